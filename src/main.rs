@@ -1,0 +1,3 @@
+//! The `cloudauth-batch` command.
+
+fn main() {}

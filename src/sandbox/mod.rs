@@ -1,0 +1,3 @@
+//! A local emulator of the Cloudauth API, for the demo pipeline and the tests.
+
+pub mod authority;
