@@ -1,11 +1,34 @@
 //! cloudauth-batch: re-verifies identities in bulk through Alibaba Cloud Cloudauth.
 //!
-//! The modules follow the data as it flows:
+//! The modules follow the data as it flows through a run:
 //!
-//! - [`cloudauth`]: the wire. RPC signature v1, the typed API model of version 2018-09-16,
-//!   a blocking client, and OSS uploads with the StsToken.
-//! - [`sandbox`]: a local emulator of the service (gateway checks, verdicts, review delays,
-//!   quotas, faults) for the demo and the tests. It shares the wire code with the client.
+//! - [`spec`]: the YAML pipeline spec, parsed as typed, then validated into a [`spec::Pipeline`].
+//! - [`source`]: streams the rows of the CSV, TSV or Parquet input.
+//! - [`materials`]: picks each row's materials from its columns and image files, and encodes
+//!   them into a SubmitMaterials body.
+//! - [`cloudauth`]: the wire. RPC signature v1, the typed API model of version 2018-09-16, a
+//!   blocking client, and OSS uploads with the StsToken.
+//! - [`limiter`] and [`retry`]: quotas per action, and what to do when a call fails.
+//! - [`engine`]: drives each row through GetVerifyToken, SubmitMaterials and GetStatus on a
+//!   pool of workers.
+//! - [`ledger`]: the durable SQLite record of every row, written before the run moves on.
+//! - [`report`]: the report table, built from the ledger.
+//! - [`run`] and [`cli`]: the commands that tie these together.
+//!
+//! Beside the client sits [`sandbox`], a local emulator of the service (gateway checks,
+//! verdicts, review delays, quotas, faults) for the demo and the tests. It shares the wire
+//! code with the client.
 
+pub mod cli;
 pub mod cloudauth;
+pub mod engine;
+pub mod ledger;
+pub mod limiter;
+pub mod materials;
+pub mod progress;
+pub mod report;
+pub mod retry;
+pub mod run;
 pub mod sandbox;
+pub mod source;
+pub mod spec;

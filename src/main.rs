@@ -1,3 +1,42 @@
-//! The `cloudauth-batch` command.
+//! The `cloudauth-batch` command: parses arguments, sets up diagnostics, runs the command
+//! and turns its result into an exit code.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use cloudauth_batch::cli::{self, Cli};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match cli::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            #[allow(clippy::print_stderr)] // the one place errors reach the user
+            {
+                eprintln!("cloudauth-batch: error: {error:#}");
+            }
+            ExitCode::from(cli::error_exit(&error))
+        }
+    }
+}
+
+/// Diagnostics go to stderr; `RUST_LOG` refines them unless -v or -q is given.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = if verbose == 0 && !quiet {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level))
+    } else {
+        EnvFilter::new(level)
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

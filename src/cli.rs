@@ -1,0 +1,130 @@
+//! The command line: argument definitions and dispatch. The only module that prints to
+//! stdout.
+
+// This is the layer that talks to the user; everywhere else output goes through tracing.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::Halt;
+use crate::run::{self, Exit, RunRequest};
+
+/// Re-verifies identities in bulk through Alibaba Cloud Cloudauth (实人认证).
+///
+/// A YAML pipeline spec maps the columns of a CSV or Parquet file, and image files, to
+/// Cloudauth materials. Every row gets a VerifyToken, its materials are submitted, rows in
+/// review are polled, and the outcome of each row goes to a report table. Progress is kept
+/// in a SQLite ledger, so an interrupted run resumes without paying twice.
+#[derive(Debug, Parser)]
+#[command(name = "cloudauth-batch", version, propagate_version = true)]
+#[command(after_help = "Example:\n  cloudauth-batch run pipelines/demo.yaml")]
+pub struct Cli {
+    /// More diagnostics on stderr: -v for debug, -vv for trace. Overrides RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a pipeline: verify every row of the input and write the report.
+    #[command(after_help = RUN_EXAMPLE)]
+    Run(RunArgs),
+}
+
+const RUN_EXAMPLE: &str = "\
+Exit codes:
+  0  every row has a verdict (passed or failed)
+  1  some rows ended without one (error, skipped, pending)
+  2  the spec, the arguments or an input file are unusable
+  3  the run stopped early: credentials or permissions refused, or the ledger unwritable
+
+Environment:
+  ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and the optional
+  ALIBABA_CLOUD_SECURITY_TOKEN are the credentials for a real endpoint. The embedded
+  sandbox (endpoint: sandbox) uses its own test keys.
+
+Example:
+  cloudauth-batch run pipelines/demo.yaml --report out/demo.parquet";
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline spec (YAML).
+    pub spec: PathBuf,
+    /// Send requests here instead of the spec's endpoint: an https URL, http on a loopback
+    /// address, or `sandbox` for the embedded emulator.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Write the report here instead of the spec's report.path (.csv, .parquet or .jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Keep progress in this SQLite file instead of the spec's ledger.path.
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+    /// Process at most N input rows (default: all).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run(args) => run_command(args, cli.quiet),
+    }
+}
+
+fn run_command(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
+    let request = RunRequest {
+        spec: args.spec,
+        endpoint: args.endpoint,
+        report: args.report,
+        ledger: args.ledger,
+        limit: args.limit,
+        progress: !args.no_progress && !quiet,
+    };
+    let finished = run::run(&request)?;
+    let t = finished.tally;
+    if !quiet {
+        eprintln!(
+            "{} rows: {} passed, {} failed, {} pending, {} error, {} skipped; report: {}",
+            t.total(),
+            t.passed,
+            t.failed,
+            t.pending,
+            t.error,
+            t.skipped,
+            finished.report.display()
+        );
+    }
+    if let Some(halt) = &finished.halted {
+        eprintln!("cloudauth-batch: the run stopped early: {}", describe(halt));
+    }
+    Ok(finished.exit as u8)
+}
+
+fn describe(halt: &Halt) -> String {
+    match halt {
+        Halt::Auth(reason) => {
+            format!("the service refused the credentials or permissions: {reason}")
+        }
+        Halt::Ledger(reason) => format!("the ledger or the input failed: {reason}"),
+    }
+}
+
+/// The exit code of an error that ended the program: whatever stops a command from
+/// starting or finishing (a spec, argument, input, ledger or report file) is "unusable".
+pub fn error_exit(_error: &anyhow::Error) -> u8 {
+    Exit::Unusable as u8
+}

@@ -1,0 +1,683 @@
+//! Runs a pipeline's rows through Cloudauth: GetVerifyToken, SubmitMaterials, then
+//! GetStatus while a submission is in review, recording each step in the ledger before
+//! moving on.
+//!
+//! A reader thread streams the input, skips rows the ledger has finished, resolves each
+//! row's materials and hands the rest to a rayon pool of workers. A row whose submission
+//! is in review does not hold a worker: it waits in the review queue, and whichever worker
+//! is free when its next poll falls due asks GetStatus.
+//!
+//! SubmitMaterials is never repeated blindly. Once it may have reached the service (no
+//! answer, a 5xx, `Error.DuplicatedTicketId`, or a crash after the ledger said `sending`),
+//! the row is settled with GetStatus: a verdict is taken as it is, 0 is polled, and only
+//! -1 (the submission never landed) allows sending again.
+
+// `Failure` carries the call's error and its classification up a short chain of calls and
+// is never stored, so boxing it would only add allocations on the error path.
+#![allow(clippy::result_large_err)]
+
+mod review;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::cloudauth::api::{Action, Verdict, VerifyStatus};
+use crate::cloudauth::client::{Client, Reply};
+use crate::cloudauth::error::CallError;
+use crate::ledger::{Entry, Finished, Ledger, LedgerError, Outcome, State};
+use crate::limiter::Limiter;
+use crate::materials::{self, Material};
+use crate::progress::Progress;
+use crate::retry::{Backoff, Decision, classify};
+use crate::source::{Row, RowResult, Rows};
+use crate::spec::Pipeline;
+use review::{ReviewQueue, Waiting};
+
+/// How many times a row may go back to SubmitMaterials after GetStatus said -1 or its
+/// token expired, before it is given up on.
+const MAX_ROUNDS: u32 = 4;
+
+/// A VerifyToken is renewed when less than this is left of its life.
+const TOKEN_MARGIN_SECS: i64 = 60;
+
+/// Options of one run that are not part of the spec.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Process at most this many input rows.
+    pub limit: Option<u64>,
+    /// Workers, when the spec says `auto`.
+    pub workers: Option<usize>,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// Credentials or permissions are wrong.
+    Auth(String),
+    /// The ledger could not be written.
+    Ledger(String),
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Rows read from the input in this run.
+    pub rows_read: u64,
+    /// Why it stopped early, if it did.
+    pub halted: Option<Halt>,
+}
+
+/// A unit of work: one row, with what the ledger knew of it.
+#[derive(Debug, Clone)]
+struct Job {
+    number: u64,
+    key: String,
+    ticket_id: String,
+    materials: Vec<Material>,
+    resume: Resume,
+}
+
+#[derive(Debug, Clone)]
+enum Resume {
+    /// Nothing was sent.
+    Fresh,
+    /// A token is known and no submission left.
+    Token { token: String, expires_at: i64 },
+    /// A submission may have reached the service.
+    Settle,
+}
+
+/// A call that did not succeed.
+enum Failure {
+    /// The call failed and the retry policy decided what it means.
+    Call(CallError, Decision),
+    /// The ledger could not be written; the run stops.
+    Ledger(LedgerError),
+}
+
+impl From<LedgerError> for Failure {
+    fn from(error: LedgerError) -> Self {
+        Failure::Ledger(error)
+    }
+}
+
+/// What GetStatus said about a submission that may have landed.
+enum Settled {
+    /// It never landed: send it again.
+    NotLanded,
+    /// The row is finished or waiting in review.
+    Handled,
+}
+
+/// Everything the workers share.
+pub struct Engine<'a> {
+    pipeline: &'a Pipeline,
+    client: &'a Client,
+    ledger: &'a Ledger,
+    limiter: &'a Limiter,
+    progress: &'a Progress,
+    backoff: Backoff,
+    reviews: ReviewQueue<Job>,
+    stopping: AtomicBool,
+    halt: Mutex<Option<Halt>>,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine over the given parts.
+    pub fn new(
+        pipeline: &'a Pipeline,
+        client: &'a Client,
+        ledger: &'a Ledger,
+        limiter: &'a Limiter,
+        progress: &'a Progress,
+    ) -> Self {
+        Engine {
+            pipeline,
+            client,
+            ledger,
+            limiter,
+            progress,
+            backoff: Backoff::default(),
+            reviews: ReviewQueue::default(),
+            stopping: AtomicBool::new(false),
+            halt: Mutex::new(None),
+        }
+    }
+
+    /// Processes `rows` with `workers` threads and returns once every row read has an
+    /// outcome, or the run was halted.
+    pub fn run(
+        &self,
+        rows: Rows,
+        workers: usize,
+        options: &RunOptions,
+    ) -> Result<RunResult, std::io::Error> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers + 1)
+            .thread_name(|i| format!("cloudauth-worker-{i}"))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let (sender, receiver) = crossbeam_channel::bounded(workers * 2);
+        let mut rows_read = 0;
+        pool.scope(|scope| {
+            for _ in 0..workers {
+                let receiver = receiver.clone();
+                scope.spawn(move |_| self.work(&receiver));
+            }
+            drop(receiver);
+            rows_read = self.read(rows, &sender, options.limit);
+            drop(sender);
+        });
+        let halted = self.halt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(RunResult { rows_read, halted })
+    }
+
+    /// Asks every worker to stop taking new rows.
+    pub fn stop(&self, halt: Halt) {
+        tracing::error!(reason = ?halt, "stopping the run");
+        self.halt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(halt);
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    // ---- reading -------------------------------------------------------------------
+
+    fn read(&self, rows: Rows, sender: &Sender<Job>, limit: Option<u64>) -> u64 {
+        let mut read = 0;
+        for item in rows.iter {
+            if self.stopping() || limit.is_some_and(|l| read >= l) {
+                break;
+            }
+            read += 1;
+            let outcome = match item {
+                Ok(row) => self.admit(row),
+                Err(source_error) => {
+                    self.stop(Halt::Ledger(source_error.to_string()));
+                    break;
+                }
+            };
+            match outcome {
+                Ok(Some(job)) => {
+                    if sender.send(job).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    self.stop(Halt::Ledger(error.to_string()));
+                    break;
+                }
+            }
+        }
+        read
+    }
+
+    /// Turns an input row into a job, or records why there is nothing to do.
+    fn admit(&self, row: RowResult) -> Result<Option<Job>, LedgerError> {
+        let row = match row {
+            Ok(row) => row,
+            Err(error) => {
+                let message = format!("row {} cannot be read: {}", error.number, error.message);
+                self.record_orphan(error.number, &message)?;
+                return Ok(None);
+            }
+        };
+        let key = row
+            .get(&self.pipeline.source.key.value)
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if key.is_empty() {
+            let message = format!("the key column {} is empty", self.pipeline.source.key.value);
+            self.record_orphan(row.number, &message)?;
+            return Ok(None);
+        }
+        let known = self.ledger.get(&key)?;
+        if let Some(entry) = &known
+            && entry.row != row.number
+        {
+            let message = format!("duplicate key: row {} has the same key", entry.row);
+            self.record_orphan(row.number, &message)?;
+            return Ok(None);
+        }
+        self.job(&row, key, known)
+    }
+
+    fn job(
+        &self,
+        row: &Row,
+        key: String,
+        known: Option<Entry>,
+    ) -> Result<Option<Job>, LedgerError> {
+        if let Some(entry) = &known
+            && entry.state == Some(State::Done)
+        {
+            self.progress
+                .finish_row(entry.outcome.unwrap_or(Outcome::Error));
+            return Ok(None);
+        }
+        let ticket_id = match self.pipeline.ticket_id.value.render(|c| row.get(c)) {
+            Ok(ticket) => ticket,
+            Err(reason) => {
+                self.ledger.insert_new(row.number, &key, "")?;
+                self.finish(
+                    &key,
+                    Finished::with_message(
+                        Outcome::Skipped,
+                        None,
+                        format!("no ticket id: {reason}"),
+                    ),
+                )?;
+                return Ok(None);
+            }
+        };
+        // A resumed row keeps the ticket it was submitted under.
+        let ticket_id = known.as_ref().map_or(ticket_id, |e| e.ticket_id.clone());
+        self.ledger.insert_new(row.number, &key, &ticket_id)?;
+        let materials = match materials::resolve(self.pipeline, row) {
+            Ok(materials) => materials,
+            Err(unusable) => {
+                self.finish(
+                    &key,
+                    Finished::with_message(Outcome::Skipped, None, unusable.0),
+                )?;
+                return Ok(None);
+            }
+        };
+        let resume = match known {
+            Some(Entry {
+                state: Some(State::Sending | State::Review),
+                ..
+            }) => Resume::Settle,
+            Some(Entry {
+                state: Some(State::Token),
+                verify_token: Some(token),
+                token_expires_at: Some(expires_at),
+                ..
+            }) => Resume::Token { token, expires_at },
+            _ => Resume::Fresh,
+        };
+        Ok(Some(Job {
+            number: row.number,
+            key,
+            ticket_id,
+            materials,
+            resume,
+        }))
+    }
+
+    /// Records a row that has no usable key under a key of its own, `#row-N`.
+    fn record_orphan(&self, number: u64, message: &str) -> Result<(), LedgerError> {
+        let key = format!("#row-{number}");
+        if self
+            .ledger
+            .get(&key)?
+            .is_some_and(|e| e.state == Some(State::Done))
+        {
+            self.progress.finish_row(Outcome::Skipped);
+            return Ok(());
+        }
+        self.ledger.insert_new(number, &key, "")?;
+        self.finish(
+            &key,
+            Finished::with_message(Outcome::Skipped, None, message),
+        )
+    }
+
+    // ---- working -------------------------------------------------------------------
+
+    fn work(&self, receiver: &Receiver<Job>) {
+        loop {
+            if let Some(waiting) = self.reviews.take_due(Instant::now()) {
+                self.poll(waiting);
+                continue;
+            }
+            let wait = self
+                .reviews
+                .time_to_next(Instant::now())
+                .unwrap_or(Duration::from_millis(100));
+            match receiver.recv_timeout(wait.min(Duration::from_millis(100))) {
+                Ok(job) if self.stopping() => drop(job),
+                Ok(job) => self.process(job),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) if self.reviews.is_empty() => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    let wait = self
+                        .reviews
+                        .time_to_next(Instant::now())
+                        .unwrap_or_default();
+                    std::thread::sleep(wait.min(Duration::from_millis(100)));
+                }
+            }
+        }
+    }
+
+    fn process(&self, job: Job) {
+        let span = tracing::debug_span!("row", row = job.number, ticket = %job.ticket_id);
+        let _entered = span.enter();
+        if let Err(Failure::Ledger(error)) = self.verify(job) {
+            self.stop(Halt::Ledger(error.to_string()));
+        }
+    }
+
+    /// Takes a row from wherever it stands to an outcome or to the review queue.
+    fn verify(&self, mut job: Job) -> Result<(), Failure> {
+        if matches!(job.resume, Resume::Settle) {
+            match self.settle(&job)? {
+                Settled::Handled => return Ok(()),
+                Settled::NotLanded => job.resume = Resume::Fresh,
+            }
+        }
+        let mut token = match &job.resume {
+            Resume::Token { token, expires_at } if *expires_at > unix_now() + TOKEN_MARGIN_SECS => {
+                Some(token.clone())
+            }
+            _ => None,
+        };
+        for _round in 0..MAX_ROUNDS {
+            let verify_token = match token.take() {
+                Some(token) => token,
+                None => match self.verify_token(&job)? {
+                    Some(token) => token,
+                    None => return Ok(()),
+                },
+            };
+            match self.submit(&job, &verify_token)? {
+                Next::Done => return Ok(()),
+                Next::Resubmit => {}
+                Next::RenewToken => {}
+            }
+        }
+        let message = format!("gave up after {MAX_ROUNDS} rounds of submission");
+        self.finish(
+            &job.key,
+            Finished::with_message(Outcome::Error, None, message),
+        )?;
+        Ok(())
+    }
+
+    /// Gets a VerifyToken for the row's ticket, or finishes the row if none can be had.
+    fn verify_token(&self, job: &Job) -> Result<Option<String>, Failure> {
+        let biz = &self.pipeline.service.biz;
+        let reply = self.call(Action::GetVerifyToken, || {
+            Ok(self.client.get_verify_token(biz, &job.ticket_id, None))
+        });
+        match reply {
+            Ok(reply) => {
+                let token = reply.data.verify_token;
+                let expires_at =
+                    unix_now() + i64::try_from(token.duration_seconds).unwrap_or(i64::MAX / 2);
+                self.ledger
+                    .record_token(&job.key, &token.token, expires_at)?;
+                Ok(Some(token.token))
+            }
+            Err(Failure::Call(error, decision)) => {
+                self.give_up(job, &error, &decision)?;
+                Ok(None)
+            }
+            Err(ledger) => Err(ledger),
+        }
+    }
+
+    /// Sends the row's materials once and acts on the answer.
+    fn submit(&self, job: &Job, verify_token: &str) -> Result<Next, Failure> {
+        let body = match materials::encode(verify_token, &job.materials) {
+            Ok(body) => body,
+            Err(unusable) => {
+                self.finish(
+                    &job.key,
+                    Finished::with_message(Outcome::Skipped, None, unusable.0),
+                )?;
+                return Ok(Next::Done);
+            }
+        };
+        tracing::debug!(materials = %materials::describe(&job.materials), body_bytes = body.len(), "submitting");
+        let reply = self.call(Action::SubmitMaterials, || {
+            self.ledger
+                .record_sending(&job.key)
+                .map_err(Failure::Ledger)?;
+            Ok(self.client.submit_materials(&body))
+        });
+        match reply {
+            Ok(reply) => self
+                .on_status(job, reply.data, &reply.request_id)
+                .map(|()| Next::Done),
+            Err(Failure::Call(_, Decision::RenewToken)) => {
+                tracing::info!("VerifyToken expired; getting a new one for the same ticket");
+                self.ledger.record_not_landed(&job.key)?;
+                Ok(Next::RenewToken)
+            }
+            Err(Failure::Call(error, Decision::Settle { reason })) => {
+                tracing::warn!(%reason, "the submission may have landed; asking GetStatus");
+                let _ = error;
+                match self.settle(job)? {
+                    Settled::Handled => Ok(Next::Done),
+                    Settled::NotLanded => Ok(Next::Resubmit),
+                }
+            }
+            Err(Failure::Call(error, decision)) => {
+                self.ledger.record_not_landed(&job.key)?;
+                self.give_up(job, &error, &decision)?;
+                Ok(Next::Done)
+            }
+            Err(ledger) => Err(ledger),
+        }
+    }
+
+    /// Asks GetStatus about a submission that may have landed, and acts on the answer.
+    fn settle(&self, job: &Job) -> Result<Settled, Failure> {
+        let biz = &self.pipeline.service.biz;
+        match self.call(Action::GetStatus, || {
+            Ok(self.client.get_status(biz, &job.ticket_id))
+        }) {
+            Ok(reply) if reply.data.verdict() == Some(Verdict::NotSubmitted) => {
+                tracing::info!("GetStatus says the submission never landed; it may be sent again");
+                self.ledger.record_not_landed(&job.key)?;
+                Ok(Settled::NotLanded)
+            }
+            Ok(reply) => self
+                .on_status(job, reply.data, &reply.request_id)
+                .map(|()| Settled::Handled),
+            Err(Failure::Call(error, decision)) => {
+                // The row stays marked as possibly submitted, so the next run settles it.
+                let message =
+                    format!("the submission may have landed, but GetStatus failed: {error}");
+                tracing::error!(%message, ?decision, "row left unsettled");
+                self.ledger.record_unsettled(&job.key, &message)?;
+                self.progress.finish_row(Outcome::Pending);
+                Ok(Settled::Handled)
+            }
+            Err(ledger) => Err(ledger),
+        }
+    }
+
+    /// Records a status: a verdict finishes the row, 0 puts it in the review queue.
+    fn on_status(&self, job: &Job, status: VerifyStatus, request_id: &str) -> Result<(), Failure> {
+        match status.verdict() {
+            Some(Verdict::InReview) => {
+                self.ledger.record_review(&job.key, request_id)?;
+                let deadline = Instant::now() + self.pipeline.polling.timeout;
+                self.reviews.push(Waiting {
+                    due: Instant::now() + self.pipeline.polling.interval,
+                    deadline,
+                    item: job.clone(),
+                });
+                Ok(())
+            }
+            Some(Verdict::Passed | Verdict::Failed) => {
+                let outcome = if status.status_code == 1 {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                };
+                let done = Finished {
+                    status_code: Some(status.status_code),
+                    similarity_score: status.similarity_score,
+                    authority_comparison_score: status.authority_comparison_score,
+                    audit_conclusions: status.audit_conclusions.filter(|a| !a.is_empty()),
+                    request_id: Some(request_id.to_string()),
+                    ..Finished::new(outcome)
+                };
+                Ok(self.finish(&job.key, done)?)
+            }
+            Some(Verdict::NotSubmitted) | None => {
+                let message = format!("unexpected StatusCode {}", status.status_code);
+                Ok(self.finish(
+                    &job.key,
+                    Finished::with_message(Outcome::Error, None, message),
+                )?)
+            }
+        }
+    }
+
+    /// Polls a row in review once.
+    fn poll(&self, waiting: Waiting<Job>) {
+        let job = waiting.item.clone();
+        let span = tracing::debug_span!("poll", row = job.number, ticket = %job.ticket_id);
+        let _entered = span.enter();
+        let biz = &self.pipeline.service.biz;
+        let result = match self.call(Action::GetStatus, || {
+            Ok(self.client.get_status(biz, &job.ticket_id))
+        }) {
+            Ok(reply) if reply.data.verdict() == Some(Verdict::InReview) => {
+                self.still_in_review(waiting)
+            }
+            Ok(reply) if reply.data.verdict() == Some(Verdict::NotSubmitted) => {
+                tracing::warn!("a submission in review is no longer known; sending it again");
+                let job = Job {
+                    resume: Resume::Fresh,
+                    ..job
+                };
+                self.ledger
+                    .record_not_landed(&job.key)
+                    .map_err(Failure::from)
+                    .and_then(|()| self.verify(job))
+            }
+            Ok(reply) => self.on_status(&job, reply.data, &reply.request_id),
+            Err(Failure::Call(error, _)) => {
+                tracing::warn!(%error, "GetStatus failed; polling again later");
+                self.still_in_review(waiting)
+            }
+            Err(ledger) => Err(ledger),
+        };
+        if let Err(Failure::Ledger(error)) = result {
+            self.stop(Halt::Ledger(error.to_string()));
+        }
+    }
+
+    fn still_in_review(&self, mut waiting: Waiting<Job>) -> Result<(), Failure> {
+        let now = Instant::now();
+        if now >= waiting.deadline || self.stopping() {
+            let message = "still in review when polling stopped; the next run polls again";
+            self.ledger.record_unsettled(&waiting.item.key, message)?;
+            self.progress.finish_row(Outcome::Pending);
+            return Ok(());
+        }
+        waiting.due = now + self.pipeline.polling.interval;
+        self.reviews.push(waiting);
+        Ok(())
+    }
+
+    /// Finishes a row with the error a call ended in.
+    fn give_up(&self, job: &Job, error: &CallError, decision: &Decision) -> Result<(), Failure> {
+        if let Decision::Stop { reason } = decision {
+            self.stop(Halt::Auth(reason.clone()));
+            return Ok(());
+        }
+        // A name that does not match the ID number is a verdict on the person, not an error.
+        let outcome = if error.code() == Some("Error.RealNameCheckFail") {
+            Outcome::Failed
+        } else {
+            Outcome::Error
+        };
+        let done = Finished {
+            error_code: Some(
+                error
+                    .code()
+                    .map_or_else(|| transport_code(error), str::to_string),
+            ),
+            error_message: Some(error.to_string()),
+            request_id: error.request_id().map(str::to_string),
+            ..Finished::new(outcome)
+        };
+        tracing::error!(
+            row = job.number,
+            code = done.error_code.as_deref().unwrap_or(""),
+            "row given up"
+        );
+        Ok(self.finish(&job.key, done)?)
+    }
+
+    fn finish(&self, key: &str, done: Finished) -> Result<(), LedgerError> {
+        self.ledger.record_done(key, &done)?;
+        self.progress.finish_row(done.outcome);
+        Ok(())
+    }
+
+    /// Calls `action` under its quota, retrying what the policy says to retry.
+    fn call<T>(
+        &self,
+        action: Action,
+        mut attempt: impl FnMut() -> Result<Result<Reply<T>, CallError>, Failure>,
+    ) -> Result<Reply<T>, Failure> {
+        let mut retries = 0;
+        loop {
+            self.limiter.acquire(action);
+            let error = match attempt()? {
+                Ok(reply) => {
+                    tracing::debug!(%action, latency_ms = reply.latency.as_millis() as u64, request_id = %reply.request_id, "call done");
+                    return Ok(reply);
+                }
+                Err(error) => error,
+            };
+            let decision = classify(&error);
+            let Decision::Retry {
+                reason, at_least, ..
+            } = &decision
+            else {
+                return Err(Failure::Call(error, decision));
+            };
+            if !self.backoff.allows(retries) || self.stopping() {
+                return Err(Failure::Call(error, decision));
+            }
+            let delay = self
+                .backoff
+                .delay(retries, rand::random::<f64>())
+                .max(at_least.unwrap_or_default());
+            tracing::warn!(%action, %reason, retry = retries + 1, delay_ms = delay.as_millis() as u64, "retrying");
+            std::thread::sleep(delay);
+            retries += 1;
+        }
+    }
+}
+
+/// What to do after one submission round.
+enum Next {
+    Done,
+    Resubmit,
+    RenewToken,
+}
+
+/// A short code for a failure that has no API code.
+fn transport_code(error: &CallError) -> String {
+    match error {
+        CallError::NotSent { .. } => "Transport.NotSent",
+        CallError::Unanswered { .. } => "Transport.NoAnswer",
+        CallError::Undecodable { .. } => "Response.Undecodable",
+        CallError::Api { .. } => "Api",
+    }
+    .to_string()
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

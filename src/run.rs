@@ -1,0 +1,240 @@
+//! The `run` command: loads the spec, opens the input and the ledger, connects to the
+//! service (or starts the embedded sandbox), runs the engine, and writes the report.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::cloudauth::client::Client;
+use crate::cloudauth::credentials::Credentials;
+use crate::engine::{Engine, Halt, RunOptions};
+use crate::ledger::Ledger;
+use crate::limiter::Limiter;
+use crate::progress::Progress;
+use crate::report::{self, Tally};
+use crate::sandbox::{self, Sandbox, SandboxConfig};
+use crate::source;
+use crate::spec::{self, Endpoint, Pipeline, ReportFormat};
+
+/// Environment variable holding the AccessKeyId for a real endpoint.
+pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
+/// Environment variable holding the AccessKeySecret for a real endpoint.
+pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
+/// Environment variable holding an optional STS SecurityToken.
+pub const ENV_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+
+/// What the user asked of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// Overrides the spec's endpoint.
+    pub endpoint: Option<String>,
+    /// Overrides the report path.
+    pub report: Option<PathBuf>,
+    /// Overrides the ledger path.
+    pub ledger: Option<PathBuf>,
+    /// Process at most this many rows.
+    pub limit: Option<u64>,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// How a run ended, and so the process's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: every row has a verdict (passed or failed).
+    Verified = 0,
+    /// 1: some rows ended without a verdict (error, skipped, pending).
+    Incomplete = 1,
+    /// 2: the spec, the arguments or an input file are unusable.
+    Unusable = 2,
+    /// 3: the run stopped early: credentials or permissions were refused, or the ledger
+    /// could not be written.
+    Halted = 3,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The exit code.
+    pub exit: Exit,
+    /// Outcome counts of the report.
+    pub tally: Tally,
+    /// The report file.
+    pub report: PathBuf,
+    /// Why the run stopped early.
+    pub halted: Option<Halt>,
+}
+
+/// An error that makes the run unusable before it starts: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub anyhow::Error);
+
+/// Runs a pipeline to its end.
+pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
+    let pipeline = prepare(request).map_err(Unusable)?;
+    let rows = source::open(&pipeline.source).map_err(|e| Unusable(e.into()))?;
+    pipeline
+        .check_columns(rows.header.names())
+        .map_err(|e| Unusable(e.into()))?;
+    let ledger = Ledger::open(&pipeline.ledger, &pipeline.name).map_err(|e| Unusable(e.into()))?;
+    ledger.set_meta("spec", &pipeline.spec_path.display().to_string())?;
+
+    let (_sandbox, client) = connect(&pipeline).map_err(Unusable)?;
+    tracing::info!(pipeline = %pipeline.name, endpoint = %client.endpoint(), "run starting");
+    let limiter = Limiter::new(&pipeline.service.rates);
+    let progress = Progress::new(request.progress);
+    let workers = workers(&pipeline);
+    let started = Instant::now();
+    let engine = Engine::new(&pipeline, &client, &ledger, &limiter, &progress);
+    let options = RunOptions {
+        limit: request.limit,
+        workers: Some(workers),
+    };
+    let result = engine.run(rows, workers, &options)?;
+    progress.finish();
+    tracing::info!(
+        rows = result.rows_read,
+        seconds = started.elapsed().as_secs_f64(),
+        "run finished"
+    );
+
+    let tally = write_report(&pipeline, &ledger)?;
+    let exit = match (&result.halted, tally.all_verified()) {
+        (Some(_), _) => Exit::Halted,
+        (None, true) => Exit::Verified,
+        (None, false) => Exit::Incomplete,
+    };
+    Ok(Finished {
+        exit,
+        tally,
+        report: pipeline.report.path.clone(),
+        halted: result.halted,
+    })
+}
+
+/// Loads the spec and applies the command line's overrides.
+fn prepare(request: &RunRequest) -> anyhow::Result<Pipeline> {
+    let mut pipeline = spec::load(&request.spec)?;
+    if let Some(endpoint) = &request.endpoint {
+        pipeline.service.endpoint = if endpoint == "sandbox" {
+            Endpoint::Sandbox
+        } else {
+            crate::cloudauth::client::checked_endpoint(endpoint).context("--endpoint")?;
+            Endpoint::Url(endpoint.clone())
+        };
+    }
+    if let Some(path) = &request.report {
+        let format = ReportFormat::from_path(path).with_context(|| {
+            format!(
+                "--report {}: use a .csv, .parquet or .jsonl file",
+                path.display()
+            )
+        })?;
+        pipeline.report = spec::ReportSpec {
+            path: path.clone(),
+            format,
+        };
+    }
+    if let Some(path) = &request.ledger {
+        pipeline.ledger = path.clone();
+    }
+    Ok(pipeline)
+}
+
+/// The client for the pipeline's endpoint, starting the embedded sandbox if asked to.
+fn connect(pipeline: &Pipeline) -> anyhow::Result<(Option<Sandbox>, Client)> {
+    let service = &pipeline.service;
+    match &service.endpoint {
+        Endpoint::Sandbox => {
+            let sandbox = Sandbox::start(embedded_config(pipeline)?)
+                .context("cannot start the embedded sandbox")?;
+            let credentials =
+                Credentials::new(sandbox::TEST_ACCESS_KEY_ID, sandbox::TEST_ACCESS_KEY_SECRET);
+            let client = Client::new(
+                &sandbox.url(),
+                &service.region,
+                credentials,
+                service.timeouts,
+            )?;
+            Ok((Some(sandbox), client))
+        }
+        Endpoint::Url(url) => {
+            let credentials = environment_credentials()?;
+            Ok((
+                None,
+                Client::new(url, &service.region, credentials, service.timeouts)?,
+            ))
+        }
+    }
+}
+
+fn environment_credentials() -> anyhow::Result<Credentials> {
+    let id = std::env::var(ENV_ACCESS_KEY_ID)
+        .ok()
+        .filter(|v| !v.is_empty());
+    let secret = std::env::var(ENV_ACCESS_KEY_SECRET)
+        .ok()
+        .filter(|v| !v.is_empty());
+    let (Some(id), Some(secret)) = (id, secret) else {
+        bail!(
+            "a real endpoint needs credentials: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}"
+        );
+    };
+    let credentials = Credentials::new(id, secret);
+    Ok(
+        match std::env::var(ENV_SECURITY_TOKEN)
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            Some(token) => credentials.with_security_token(token),
+            None => credentials,
+        },
+    )
+}
+
+/// The embedded sandbox's settings: its defaults, overridden by `service.sandbox`.
+fn embedded_config(pipeline: &Pipeline) -> anyhow::Result<SandboxConfig> {
+    let settings = &pipeline.service.sandbox;
+    let mut config = SandboxConfig::default();
+    if let Some(path) = &settings.authority {
+        config.authority = sandbox::authority::Authority::load(path)?;
+    }
+    if let Some(share) = settings.review_share {
+        config.review_share = share;
+    }
+    if let Some(delay) = settings.review_delay {
+        config.review_delay = delay;
+    }
+    if let Some(threshold) = settings.pass_threshold {
+        config.pass_threshold = threshold;
+    }
+    if let Some(seed) = settings.seed {
+        config.seed = seed;
+    }
+    Ok(config)
+}
+
+/// Requests in flight: the spec's number, or enough to keep SubmitMaterials at its quota
+/// when a row takes about two seconds from token to answer.
+fn workers(pipeline: &Pipeline) -> usize {
+    if let Some(fixed) = pipeline.service.concurrency {
+        return fixed as usize;
+    }
+    let submit = pipeline
+        .service
+        .rates
+        .get(&crate::cloudauth::api::Action::SubmitMaterials)
+        .map_or(spec::DEFAULT_RATE_PER_SECOND, |r| r.get());
+    ((submit * 2.0).ceil() as usize + 4).clamp(4, 256)
+}
+
+/// Writes the report from the ledger.
+fn write_report(pipeline: &Pipeline, ledger: &Ledger) -> anyhow::Result<Tally> {
+    let lines = report::lines(Some(&pipeline.source), ledger)?;
+    let tally = report::write(&pipeline.report.path, pipeline.report.format, lines)?;
+    Ok(tally)
+}

@@ -1,0 +1,560 @@
+//! The pipeline spec: a YAML file that says where the accounts are, how their columns and
+//! image files map to Cloudauth materials, and how to call the service.
+//!
+//! Parsing happens in two stages. [`raw`] reads what the user typed, refusing unknown keys
+//! and wrong types; [`load`] then turns it into a validated [`Pipeline`], and every
+//! "your spec is wrong" message comes from that step, naming file, line, column and key.
+
+pub mod error;
+pub mod raw;
+pub mod template;
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+use crate::cloudauth::api::{Action, DEFAULT_REGION, MaterialType};
+use crate::cloudauth::client::Timeouts;
+pub use error::{Origin, SpecError};
+use raw::RawSpec;
+pub use template::Template;
+pub use units::Rate;
+
+/// The quota an action gets when the spec names none: conservative, since the account's
+/// real quota is unknown and exceeding it only earns throttling.
+pub const DEFAULT_RATE_PER_SECOND: f64 = 10.0;
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The spec file.
+    pub spec_path: PathBuf,
+    /// The folder relative paths are resolved against.
+    pub base_dir: PathBuf,
+    /// The spec's text, for quoting it in later errors.
+    pub spec_text: String,
+    /// The campaign's name.
+    pub name: String,
+    /// How to reach the service.
+    pub service: Service,
+    /// The input table.
+    pub source: SourceSpec,
+    /// The ticket id template.
+    pub ticket_id: Located<Template>,
+    /// The materials, in the order the spec lists them.
+    pub materials: Vec<MaterialSpec>,
+    /// GetStatus polling.
+    pub polling: Polling,
+    /// The report table.
+    pub report: ReportSpec,
+    /// The SQLite ledger.
+    pub ledger: PathBuf,
+}
+
+/// A value with where the spec wrote it.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// The embedded emulator, started for the run.
+    Sandbox,
+    /// A URL: https, or http on a loopback address.
+    Url(String),
+}
+
+/// `service:`, validated.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Where requests go.
+    pub endpoint: Endpoint,
+    /// The region id.
+    pub region: String,
+    /// The scenario code.
+    pub biz: String,
+    /// The quota of every action.
+    pub rates: BTreeMap<Action, Rate>,
+    /// Requests in flight: `None` for auto.
+    pub concurrency: Option<u32>,
+    /// Timeouts by phase.
+    pub timeouts: Timeouts,
+    /// Settings of the embedded sandbox.
+    pub sandbox: SandboxSettings,
+}
+
+/// `service.sandbox:`, validated; unset values keep the sandbox's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxSettings {
+    /// The authority data set.
+    pub authority: Option<PathBuf>,
+    /// Share of submissions that go to review first.
+    pub review_share: Option<f64>,
+    /// How long a review takes.
+    pub review_delay: Option<Duration>,
+    /// AuthorityComparisonScore needed to pass.
+    pub pass_threshold: Option<f64>,
+    /// Seed of the sandbox's random choices.
+    pub seed: Option<u64>,
+}
+
+/// The input file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// Comma-separated, with a header row.
+    Csv,
+    /// Tab-separated, with a header row.
+    Tsv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// `source:`, validated.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// The input file.
+    pub path: PathBuf,
+    /// Its format, from the extension.
+    pub format: SourceFormat,
+    /// The unique key column.
+    pub key: Located<String>,
+}
+
+/// Where a material's value comes from.
+#[derive(Debug, Clone)]
+pub enum MaterialSource {
+    /// A column: text, or for images a URL, `oss://`, `base64://`, `data:` URI or file path.
+    Column(String),
+    /// An image file named by a template over the columns.
+    File(Template),
+}
+
+/// One material, validated.
+#[derive(Debug, Clone)]
+pub struct MaterialSpec {
+    /// The material type.
+    pub kind: MaterialType,
+    /// Where its value comes from.
+    pub source: MaterialSource,
+    /// Whether a row without it is skipped.
+    pub required: bool,
+    /// Where the spec declares it.
+    pub origin: Origin,
+}
+
+/// `polling:`, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    /// Time between two GetStatus calls for one row.
+    pub interval: Duration,
+    /// How long a row may stay in review.
+    pub timeout: Duration,
+}
+
+/// The report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// CSV with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `report:`, validated.
+#[derive(Debug, Clone)]
+pub struct ReportSpec {
+    /// The report file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: ReportFormat,
+}
+
+impl ReportFormat {
+    /// The format a file extension implies.
+    pub fn from_path(path: &Path) -> Option<ReportFormat> {
+        match extension(path).as_deref() {
+            Some("csv") => Some(ReportFormat::Csv),
+            Some("parquet") => Some(ReportFormat::Parquet),
+            Some("jsonl") | Some("ndjson") => Some(ReportFormat::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Reads and validates the spec at `path`.
+pub fn load(path: &Path) -> Result<Pipeline, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let raw: RawSpec = serde_saphyr::from_str(&text).map_err(|e| SpecError::Yaml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    Validator {
+        path,
+        text: &text,
+        base_dir: &base_dir,
+    }
+    .pipeline(raw)
+}
+
+/// The second stage: checks every value and resolves paths.
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    base_dir: &'a Path,
+}
+
+fn origin<T>(spanned: &Spanned<T>) -> Origin {
+    Origin {
+        line: spanned.referenced.line(),
+        column: spanned.referenced.column(),
+    }
+}
+
+impl Validator<'_> {
+    fn error(&self, at: Origin, key: &str, message: impl Into<String>) -> SpecError {
+        SpecError::invalid(self.path, self.text, at, key, message)
+    }
+
+    fn pipeline(&self, raw: RawSpec) -> Result<Pipeline, SpecError> {
+        if raw.version.value != 1 {
+            let message = format!(
+                "version {} is not supported; this tool reads version 1",
+                raw.version.value
+            );
+            return Err(self.error(origin(&raw.version), "version", message));
+        }
+        let service = self.service(raw.service)?;
+        let source = self.source(raw.source)?;
+        let ticket_id = self.template(&raw.ticket_id, "ticket_id")?;
+        let materials = self.materials(raw.materials)?;
+        let polling = self.polling(raw.polling)?;
+        let report = self.report(&raw.report.path)?;
+        let ledger = self.base_dir.join(&raw.ledger.path.value);
+        Ok(Pipeline {
+            spec_path: self.path.to_path_buf(),
+            base_dir: self.base_dir.to_path_buf(),
+            spec_text: self.text.to_string(),
+            name: raw.name.value,
+            service,
+            source,
+            ticket_id,
+            materials,
+            polling,
+            report,
+            ledger,
+        })
+    }
+
+    fn service(&self, raw: raw::RawService) -> Result<Service, SpecError> {
+        let endpoint = match raw.endpoint {
+            None => Endpoint::Sandbox,
+            Some(e) if e.value == "sandbox" => Endpoint::Sandbox,
+            Some(e) => {
+                crate::cloudauth::client::checked_endpoint(&e.value)
+                    .map_err(|err| self.error(origin(&e), "service.endpoint", err.to_string()))?;
+                Endpoint::Url(e.value)
+            }
+        };
+        if raw.biz.value.trim().is_empty() {
+            return Err(self.error(
+                origin(&raw.biz),
+                "service.biz",
+                "the scenario code (Biz) must not be empty",
+            ));
+        }
+        Ok(Service {
+            endpoint,
+            region: raw
+                .region
+                .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.value),
+            biz: raw.biz.value,
+            rates: self.rates(raw.rate)?,
+            concurrency: self.concurrency(raw.concurrency)?,
+            timeouts: self.timeouts(raw.timeouts)?,
+            sandbox: self.sandbox(raw.sandbox)?,
+        })
+    }
+
+    fn rates(
+        &self,
+        raw: BTreeMap<String, raw::Located>,
+    ) -> Result<BTreeMap<Action, Rate>, SpecError> {
+        let default = Rate::per_second(DEFAULT_RATE_PER_SECOND).unwrap_or_else(|| unreachable!());
+        let mut rates: BTreeMap<Action, Rate> = Action::ALL.iter().map(|&a| (a, default)).collect();
+        for (name, value) in raw {
+            let key = format!("service.rate.{name}");
+            let action: Action = name.parse().map_err(|_| {
+                let known: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                self.error(
+                    origin(&value),
+                    &key,
+                    format!(
+                        "unknown action {name:?}; the actions are {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            let rate =
+                units::parse_rate(&value.value).map_err(|m| self.error(origin(&value), &key, m))?;
+            rates.insert(action, rate);
+        }
+        Ok(rates)
+    }
+
+    fn concurrency(
+        &self,
+        raw: Option<Spanned<raw::Concurrency>>,
+    ) -> Result<Option<u32>, SpecError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let at = origin(&raw);
+        match raw.value {
+            raw::Concurrency::Word(word) if word == "auto" => Ok(None),
+            raw::Concurrency::Fixed(n) if (1..=1024).contains(&n) => Ok(Some(n)),
+            raw::Concurrency::Fixed(n) => Err(self.error(
+                at,
+                "service.concurrency",
+                format!("{n} is out of range; use 1 to 1024, or auto"),
+            )),
+            raw::Concurrency::Word(word) => Err(self.error(
+                at,
+                "service.concurrency",
+                format!("{word:?} is neither auto nor a number"),
+            )),
+        }
+    }
+
+    fn timeouts(&self, raw: raw::RawTimeouts) -> Result<Timeouts, SpecError> {
+        let defaults = Timeouts::default();
+        Ok(Timeouts {
+            connect: self.duration_or(
+                raw.connect.as_ref(),
+                "service.timeouts.connect",
+                defaults.connect,
+            )?,
+            read: self.duration_or(raw.read.as_ref(), "service.timeouts.read", defaults.read)?,
+            submit: self.duration_or(
+                raw.submit.as_ref(),
+                "service.timeouts.submit",
+                defaults.submit,
+            )?,
+        })
+    }
+
+    fn sandbox(&self, raw: raw::RawSandbox) -> Result<SandboxSettings, SpecError> {
+        if let Some(share) = &raw.review_share
+            && !(0.0..=1.0).contains(&share.value)
+        {
+            return Err(self.error(
+                origin(share),
+                "service.sandbox.review_share",
+                "a share lies between 0 and 1",
+            ));
+        }
+        let review_delay = match &raw.review_delay {
+            Some(d) => Some(self.duration(d, "service.sandbox.review_delay")?),
+            None => None,
+        };
+        Ok(SandboxSettings {
+            authority: raw.authority.map(|a| self.base_dir.join(a.value)),
+            review_share: raw.review_share.map(|s| s.value),
+            review_delay,
+            pass_threshold: raw.pass_threshold.map(|t| t.value),
+            seed: raw.seed,
+        })
+    }
+
+    fn source(&self, raw: raw::RawSource) -> Result<SourceSpec, SpecError> {
+        let path = self.base_dir.join(&raw.path.value);
+        let format = match extension(&path).as_deref() {
+            Some("csv") => SourceFormat::Csv,
+            Some("tsv") => SourceFormat::Tsv,
+            Some("parquet") => SourceFormat::Parquet,
+            _ => {
+                let message = format!("{:?} is not a .csv, .tsv or .parquet file", raw.path.value);
+                return Err(self.error(origin(&raw.path), "source.path", message));
+            }
+        };
+        let key = Located {
+            value: raw.key.value.clone(),
+            origin: origin(&raw.key),
+        };
+        Ok(SourceSpec { path, format, key })
+    }
+
+    fn template(&self, raw: &raw::Located, key: &str) -> Result<Located<Template>, SpecError> {
+        let value = Template::parse(&raw.value).map_err(|m| self.error(origin(raw), key, m))?;
+        Ok(Located {
+            value,
+            origin: origin(raw),
+        })
+    }
+
+    fn materials(
+        &self,
+        raw: BTreeMap<String, Spanned<raw::RawMaterial>>,
+    ) -> Result<Vec<MaterialSpec>, SpecError> {
+        let mut materials = Vec::with_capacity(raw.len());
+        for (name, entry) in raw {
+            materials.push(self.material(&name, entry)?);
+        }
+        if materials.is_empty() {
+            return Err(self.error(
+                Origin { line: 1, column: 1 },
+                "materials",
+                "at least one material is needed",
+            ));
+        }
+        // Keep the order the user wrote, which the maps above lose.
+        materials.sort_by_key(|m| (m.origin.line, m.origin.column));
+        Ok(materials)
+    }
+
+    fn material(
+        &self,
+        name: &str,
+        entry: Spanned<raw::RawMaterial>,
+    ) -> Result<MaterialSpec, SpecError> {
+        let at = origin(&entry);
+        let key = format!("materials.{name}");
+        let kind: MaterialType = name.parse().map_err(|_| {
+            let known: Vec<_> = MaterialType::ALL.iter().map(|k| k.as_str()).collect();
+            self.error(
+                at,
+                &key,
+                format!(
+                    "unknown material type {name:?}; the types are {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let source = match (entry.value.column, entry.value.file) {
+            (Some(column), None) => MaterialSource::Column(column.value),
+            (None, Some(file)) if kind.is_image() => {
+                MaterialSource::File(self.template(&file, &format!("{key}.file"))?.value)
+            }
+            (None, Some(file)) => {
+                return Err(self.error(
+                    origin(&file),
+                    &format!("{key}.file"),
+                    format!("{name} is text, not an image; take it from a column"),
+                ));
+            }
+            _ => return Err(self.error(at, &key, "give exactly one of column: or file:")),
+        };
+        let required = entry.value.required.unwrap_or(true);
+        Ok(MaterialSpec {
+            kind,
+            source,
+            required,
+            origin: at,
+        })
+    }
+
+    fn polling(&self, raw: raw::RawPolling) -> Result<Polling, SpecError> {
+        let interval = self.duration_or(
+            raw.interval.as_ref(),
+            "polling.interval",
+            Duration::from_secs(2),
+        )?;
+        let timeout = self.duration_or(
+            raw.timeout.as_ref(),
+            "polling.timeout",
+            Duration::from_secs(600),
+        )?;
+        if interval.is_zero() {
+            let at = raw.interval.as_ref().map(origin).unwrap_or_default();
+            return Err(self.error(
+                at,
+                "polling.interval",
+                "the interval must be more than zero",
+            ));
+        }
+        Ok(Polling { interval, timeout })
+    }
+
+    fn report(&self, raw: &raw::Located) -> Result<ReportSpec, SpecError> {
+        let path = self.base_dir.join(&raw.value);
+        let format = ReportFormat::from_path(&path).ok_or_else(|| {
+            self.error(
+                origin(raw),
+                "report.path",
+                format!("{:?} is not a .csv, .parquet or .jsonl file", raw.value),
+            )
+        })?;
+        Ok(ReportSpec { path, format })
+    }
+
+    fn duration(&self, raw: &raw::Located, key: &str) -> Result<Duration, SpecError> {
+        units::parse_duration(&raw.value).map_err(|m| self.error(origin(raw), key, m))
+    }
+
+    fn duration_or(
+        &self,
+        raw: Option<&raw::Located>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, SpecError> {
+        raw.map_or(Ok(default), |d| self.duration(d, key))
+    }
+}
+
+impl Pipeline {
+    /// Checks that every column the spec names exists in the input's `header`.
+    pub fn check_columns(&self, header: &[String]) -> Result<(), SpecError> {
+        let has = |name: &str| header.iter().any(|h| h == name);
+        let known = || header.join(", ");
+        let missing = |at: Origin, key: &str, name: &str| {
+            let message = format!(
+                "column {name:?} is not in {}; its columns are: {}",
+                self.source.path.display(),
+                known()
+            );
+            SpecError::invalid(&self.spec_path, &self.spec_text, at, key, message)
+        };
+        if !has(&self.source.key.value) {
+            return Err(missing(
+                self.source.key.origin,
+                "source.key",
+                &self.source.key.value,
+            ));
+        }
+        if let Some(name) = self.ticket_id.value.columns().find(|c| !has(c)) {
+            return Err(missing(self.ticket_id.origin, "ticket_id", name));
+        }
+        for material in &self.materials {
+            let key = format!("materials.{}", material.kind);
+            let columns: Vec<&str> = match &material.source {
+                MaterialSource::Column(name) => vec![name.as_str()],
+                MaterialSource::File(template) => template.columns().collect(),
+            };
+            if let Some(name) = columns.into_iter().find(|c| !has(c)) {
+                return Err(missing(material.origin, &key, name));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! The pipeline spec as the user typed it: the first of the two parsing stages.
+//!
+//! Everything here mirrors the YAML one to one, with unknown keys refused. Values that need
+//! checking (templates, rates, durations, paths) are kept as located strings so the second
+//! stage can point at the exact line and column when it rejects them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A string value with where it was written.
+pub type Located = Spanned<String>;
+
+/// The whole spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    /// The schema version; only 1 exists.
+    pub version: Spanned<u32>,
+    /// The campaign's name, used in logs and the ledger.
+    pub name: Located,
+    /// How to reach the service.
+    pub service: RawService,
+    /// The input table.
+    pub source: RawSource,
+    /// The ticket id template.
+    pub ticket_id: Located,
+    /// Material type → where its value comes from.
+    pub materials: BTreeMap<String, Spanned<RawMaterial>>,
+    /// GetStatus polling while a row is in review.
+    #[serde(default)]
+    pub polling: RawPolling,
+    /// The report table.
+    pub report: RawReport,
+    /// The durable progress database.
+    pub ledger: RawLedger,
+}
+
+/// `service:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// `sandbox` or an https URL.
+    #[serde(default)]
+    pub endpoint: Option<Located>,
+    /// The region id.
+    #[serde(default)]
+    pub region: Option<Located>,
+    /// The scenario code.
+    pub biz: Located,
+    /// Per-action quotas such as `10/s`.
+    #[serde(default)]
+    pub rate: BTreeMap<String, Located>,
+    /// `auto` or a number of requests in flight.
+    #[serde(default)]
+    pub concurrency: Option<Spanned<Concurrency>>,
+    /// Per-phase timeouts.
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    /// Settings of the embedded sandbox, used with `endpoint: sandbox`.
+    #[serde(default)]
+    pub sandbox: RawSandbox,
+}
+
+/// `auto` or a number, as typed.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Concurrency {
+    /// A fixed number of requests in flight.
+    Fixed(u32),
+    /// A word, which must be `auto`.
+    Word(String),
+}
+
+/// `service.timeouts:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    /// Opening a connection.
+    pub connect: Option<Located>,
+    /// A call other than SubmitMaterials.
+    pub read: Option<Located>,
+    /// A SubmitMaterials call.
+    pub submit: Option<Located>,
+}
+
+/// `service.sandbox:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    /// The authority data set, a CSV file.
+    pub authority: Option<Located>,
+    /// Share of submissions that go to review first.
+    pub review_share: Option<Spanned<f64>>,
+    /// How long a review takes.
+    pub review_delay: Option<Located>,
+    /// AuthorityComparisonScore needed to pass.
+    pub pass_threshold: Option<Spanned<f64>>,
+    /// Seed of the sandbox's random choices.
+    pub seed: Option<u64>,
+}
+
+/// `source:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// The input file, relative to the spec.
+    pub path: Located,
+    /// The unique row key column.
+    pub key: Located,
+}
+
+/// One entry of `materials:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaterial {
+    /// A column holding the value.
+    pub column: Option<Located>,
+    /// A file path template.
+    pub file: Option<Located>,
+    /// Whether a row without this material is skipped. Default true.
+    pub required: Option<bool>,
+}
+
+/// `polling:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolling {
+    /// Time between two GetStatus calls for one row.
+    pub interval: Option<Located>,
+    /// How long a row may stay in review before it is reported as pending.
+    pub timeout: Option<Located>,
+}
+
+/// `report:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    /// The report file; its extension picks the format.
+    pub path: Located,
+}
+
+/// `ledger:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLedger {
+    /// The SQLite file.
+    pub path: Located,
+}
