@@ -481,3 +481,46 @@ fn stats_and_faults_are_reachable_over_http() {
     assert_eq!(stats, sandbox.stats());
     assert_eq!(stats.action(Action::GetStatus).arrived, 1);
 }
+
+#[test]
+fn a_failed_ticket_may_be_submitted_again_with_the_same_token() {
+    let sandbox = Sandbox::start(config()).unwrap();
+    let client = client(&sandbox);
+    let other = format!(
+        "base64://{}",
+        STANDARD.encode(encode(&picture(3), ImageFormat::Png))
+    );
+    let issued = token(&client, "t-again");
+    let token = issued.verify_token.token;
+    assert_eq!(submit(&client, &token, NAME, &other).unwrap(), 2);
+    assert_eq!(submit(&client, &token, NAME, &base64_face()).unwrap(), 1);
+    assert_eq!(sandbox.stats().submissions("RPBasic", "t-again"), 2);
+    assert_eq!(sandbox.stats().duplicate_submissions, 0);
+}
+
+#[test]
+fn a_loopback_url_is_fetched() {
+    let sandbox = Sandbox::start(config()).unwrap();
+    let client = client(&sandbox);
+    let first = token(&client, "t-url-1");
+    assert_eq!(
+        submit(&client, &first.verify_token.token, NAME, &base64_face()).unwrap(),
+        1
+    );
+    let url = client
+        .get_materials("RPBasic", "t-url-1")
+        .unwrap()
+        .data
+        .face_pic
+        .unwrap();
+
+    let second = token(&client, "t-url-2");
+    assert_eq!(
+        submit(&client, &second.verify_token.token, NAME, &url).unwrap(),
+        1
+    );
+    let missing = format!("{}/_sandbox/objects/none", sandbox.url());
+    let third = token(&client, "t-url-3");
+    let error = submit(&client, &third.verify_token.token, NAME, &missing).unwrap_err();
+    assert_eq!(error.code(), Some("Error.MaterialsUploadError"));
+}
