@@ -38,6 +38,8 @@ pub enum Command {
     /// Runs a pipeline: verify every row of the input and write the report.
     #[command(after_help = RUN_EXAMPLE)]
     Run(RunArgs),
+    /// Runs a local emulator of the Cloudauth API until interrupted.
+    Sandbox(crate::sandbox::cli::SandboxArgs),
 }
 
 const RUN_EXAMPLE: &str = "\
@@ -82,6 +84,7 @@ pub struct RunArgs {
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run_command(args, cli.quiet),
+        Command::Sandbox(args) => crate::sandbox::cli::run(args).map(|()| 0),
     }
 }
 

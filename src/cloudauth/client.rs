@@ -553,7 +553,7 @@ pub fn timestamp(at: OffsetDateTime) -> String {
 }
 
 /// rustls needs one process-wide crypto provider; ring keeps the build free of cmake.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // An error means another part of the process installed one first, which is fine.

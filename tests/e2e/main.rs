@@ -1,0 +1,3 @@
+//! The one integration test binary: end-to-end tests grouped by module.
+
+mod wire;
