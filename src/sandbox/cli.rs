@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use crate::cloudauth::{Action, MaterialType};
 
 use super::authority::Authority;
-use super::config::{AccessKey, KeyState, SandboxConfig, TEST_ACCESS_KEY_ID, UnknownIds};
+use super::config::{AccessKey, KeyState, SandboxConfig, UnknownIds};
 use super::{Faults, Sandbox};
 
 /// Runs a local emulator of the Cloudauth API.
@@ -76,7 +76,7 @@ pub struct SandboxArgs {
     /// Share of calls committed and then left unanswered (the connection is closed).
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub drop_after_commit_share: f64,
-    /// Let http(s):// materials be fetched from hosts other than loopback.
+    /// Let http(s):// materials be fetched from hosts other than loopback. Off by default.
     #[arg(long)]
     pub allow_remote_fetch: bool,
 }
@@ -139,7 +139,6 @@ pub fn config(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
     if let Some(path) = args.authority {
         config.authority = Authority::load(&path)?;
     }
-    tracing::debug!(default_key = TEST_ACCESS_KEY_ID, "sandbox configured");
     Ok(config)
 }
 
