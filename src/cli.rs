@@ -46,8 +46,11 @@ const RUN_EXAMPLE: &str = "\
 Exit codes:
   0  every row has a verdict (passed or failed)
   1  some rows ended without one (error, skipped, pending)
-  2  the spec, the arguments or an input file are unusable
-  3  the run stopped early: credentials or permissions refused, or the ledger unwritable
+  2  the spec, the arguments, an input file or the ledger are unusable
+  3  the service refused the credentials or permissions; the run stopped at once
+  4  the error-rate breaker stopped the run
+  5  SIGINT, SIGTERM or --max-duration stopped the run; run again to continue
+  6  another run holds the ledger
 
 Environment:
   ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and the optional
@@ -78,6 +81,14 @@ pub struct RunArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Stop taking new rows after this long (e.g. 50m, 2h), finish what is in flight,
+    /// write the report and exit with code 5; the next run continues. Default: no limit.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::spec::units::parse_duration(text)
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -96,6 +107,7 @@ fn run_command(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         ledger: args.ledger,
         limit: args.limit,
         progress: !args.no_progress && !quiet,
+        max_duration: args.max_duration,
     };
     let finished = run::run(&request)?;
     let t = finished.tally;
@@ -123,11 +135,21 @@ fn describe(halt: &Halt) -> String {
             format!("the service refused the credentials or permissions: {reason}")
         }
         Halt::Ledger(reason) => format!("the ledger or the input failed: {reason}"),
+        Halt::Breaker(reason) => format!("the error-rate breaker tripped: {reason}"),
+        Halt::Interrupted => "interrupted; run the same command again to continue".to_string(),
+        Halt::Deadline => {
+            "--max-duration reached; run the same command again to continue".to_string()
+        }
     }
 }
 
-/// The exit code of an error that ended the program: whatever stops a command from
-/// starting or finishing (a spec, argument, input, ledger or report file) is "unusable".
-pub fn error_exit(_error: &anyhow::Error) -> u8 {
-    Exit::Unusable as u8
+/// The exit code of an error that ended the program: a ledger held by another run, or
+/// else whatever stops a command from starting or finishing (a spec, argument, input,
+/// ledger or report file), which is "unusable".
+pub fn error_exit(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<run::Locked>().is_some() {
+        Exit::Locked as u8
+    } else {
+        Exit::Unusable as u8
+    }
 }

@@ -18,12 +18,13 @@
 
 mod review;
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::breaker::{Breaker, BreakerRule, is_infrastructure};
 use crate::cloudauth::api::{Action, Verdict, VerifyStatus};
 use crate::cloudauth::client::{Client, Reply};
 use crate::cloudauth::error::CallError;
@@ -48,8 +49,12 @@ const TOKEN_MARGIN_SECS: i64 = 60;
 pub struct RunOptions {
     /// Process at most this many input rows.
     pub limit: Option<u64>,
-    /// Workers, when the spec says `auto`.
-    pub workers: Option<usize>,
+    /// Set by SIGINT or SIGTERM: stop taking rows, finish what is in flight.
+    pub interrupt: Arc<AtomicBool>,
+    /// Stop taking rows at this moment (`--max-duration`).
+    pub deadline: Option<Instant>,
+    /// When to stop a run whose rows keep failing.
+    pub breaker: BreakerRule,
 }
 
 /// Why a run stopped before its end.
@@ -57,8 +62,14 @@ pub struct RunOptions {
 pub enum Halt {
     /// Credentials or permissions are wrong.
     Auth(String),
-    /// The ledger could not be written.
+    /// The ledger or the input could not be used.
     Ledger(String),
+    /// Too many rows failed for infrastructure reasons.
+    Breaker(String),
+    /// SIGINT or SIGTERM arrived.
+    Interrupted,
+    /// `--max-duration` was reached.
+    Deadline,
 }
 
 /// What a run did.
@@ -123,6 +134,8 @@ pub struct Engine<'a> {
     reviews: ReviewQueue<Job>,
     stopping: AtomicBool,
     halt: Mutex<Option<Halt>>,
+    options: RunOptions,
+    breaker: Breaker,
 }
 
 impl<'a> Engine<'a> {
@@ -133,8 +146,11 @@ impl<'a> Engine<'a> {
         ledger: &'a Ledger,
         limiter: &'a Limiter,
         progress: &'a Progress,
+        options: RunOptions,
     ) -> Self {
         Engine {
+            breaker: Breaker::new(options.breaker),
+            options,
             pipeline,
             client,
             ledger,
@@ -149,12 +165,7 @@ impl<'a> Engine<'a> {
 
     /// Processes `rows` with `workers` threads and returns once every row read has an
     /// outcome, or the run was halted.
-    pub fn run(
-        &self,
-        rows: Rows,
-        workers: usize,
-        options: &RunOptions,
-    ) -> Result<RunResult, std::io::Error> {
+    pub fn run(&self, rows: Rows, workers: usize) -> Result<RunResult, std::io::Error> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(workers + 1)
             .thread_name(|i| format!("cloudauth-worker-{i}"))
@@ -168,7 +179,7 @@ impl<'a> Engine<'a> {
                 scope.spawn(move |_| self.work(&receiver));
             }
             drop(receiver);
-            rows_read = self.read(rows, &sender, options.limit);
+            rows_read = self.read(rows, &sender, self.options.limit);
             drop(sender);
         });
         let halted = self.halt.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -177,7 +188,12 @@ impl<'a> Engine<'a> {
 
     /// Asks every worker to stop taking new rows.
     pub fn stop(&self, halt: Halt) {
-        tracing::error!(reason = ?halt, "stopping the run");
+        match &halt {
+            Halt::Interrupted | Halt::Deadline => {
+                tracing::warn!(reason = ?halt, "stopping the run")
+            }
+            _ => tracing::error!(reason = ?halt, "stopping the run"),
+        }
         self.halt
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -185,8 +201,20 @@ impl<'a> Engine<'a> {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
+    /// Whether to stop taking rows: a halt, a signal, or the deadline.
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        if self.stopping.load(Ordering::SeqCst) {
+            return true;
+        }
+        if self.options.interrupt.load(Ordering::SeqCst) {
+            self.stop(Halt::Interrupted);
+            return true;
+        }
+        if self.options.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.stop(Halt::Deadline);
+            return true;
+        }
+        false
     }
 
     // ---- reading -------------------------------------------------------------------
@@ -620,6 +648,12 @@ impl<'a> Engine<'a> {
     fn finish(&self, key: &str, done: Finished) -> Result<(), LedgerError> {
         self.ledger.record_done(key, &done)?;
         self.progress.finish_row(done.outcome);
+        if done.outcome != Outcome::Skipped {
+            let failed = done.error_code.as_deref().is_some_and(is_infrastructure);
+            if let Some(reason) = self.breaker.record(failed) {
+                self.stop(Halt::Breaker(reason));
+            }
+        }
         Ok(())
     }
 
@@ -634,6 +668,7 @@ impl<'a> Engine<'a> {
             self.limiter.acquire(action);
             let error = match attempt()? {
                 Ok(reply) => {
+                    self.limiter.succeeded(action);
                     tracing::debug!(%action, latency_ms = reply.latency.as_millis() as u64, request_id = %reply.request_id, "call done");
                     return Ok(reply);
                 }
@@ -641,11 +676,16 @@ impl<'a> Engine<'a> {
             };
             let decision = classify(&error);
             let Decision::Retry {
-                reason, at_least, ..
+                reason,
+                at_least,
+                throttled,
             } = &decision
             else {
                 return Err(Failure::Call(error, decision));
             };
+            if *throttled {
+                self.limiter.throttled(action);
+            }
             if !self.backoff.allows(retries) || self.stopping() {
                 return Err(Failure::Call(error, decision));
             }

@@ -19,11 +19,13 @@
 //! verdicts, review delays, quotas, faults) for the demo and the tests. It shares the wire
 //! code with the client.
 
+pub mod breaker;
 pub mod cli;
 pub mod cloudauth;
 pub mod engine;
 pub mod ledger;
 pub mod limiter;
+pub mod lock;
 pub mod materials;
 pub mod progress;
 pub mod report;

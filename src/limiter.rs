@@ -6,10 +6,16 @@
 //! action gets a governor limiter with a burst of one, which spaces calls evenly, at a rate
 //! a little under the quota to absorb scheduling jitter between the permit and the call's
 //! arrival.
+//!
+//! When the service throttles anyway (its real quota is lower than the spec says, or
+//! another client shares it), the action's pace drops for every worker at once and then
+//! recovers gradually: additive increase, multiplicative decrease, so a run converges on
+//! the account's real quota instead of hammering it.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -20,10 +26,80 @@ use crate::spec::Rate;
 /// The share of the quota actually used: 2 % stays free for jitter.
 pub const HEADROOM: f64 = 0.98;
 
+/// The smallest share of the quota the pace may drop to.
+pub const MIN_SHARE: f64 = 0.05;
+
 /// One paced limiter per action.
 pub struct Limiter {
-    limiters: BTreeMap<Action, DefaultDirectRateLimiter>,
+    limiters: BTreeMap<Action, Paced>,
     clock: DefaultClock,
+}
+
+/// The hard ceiling of one action, and the adaptive pace under it.
+struct Paced {
+    ceiling: DefaultDirectRateLimiter,
+    rate: Rate,
+    pace: Mutex<Pace>,
+}
+
+/// Where the adaptive pace stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// The share of the quota in use, from [`MIN_SHARE`] to 1.
+    pub share: f64,
+    /// The earliest moment the next call may start.
+    next: Option<Instant>,
+    /// When the pace was last lowered.
+    lowered_at: Option<Instant>,
+    /// Time spent below the full quota.
+    pub throttled_for: Duration,
+    since: Option<Instant>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            share: 1.0,
+            next: None,
+            lowered_at: None,
+            throttled_for: Duration::ZERO,
+            since: None,
+        }
+    }
+}
+
+impl Pace {
+    /// Halves the share, once per `cooldown`: one throttling episode is usually answered
+    /// to several workers at once, and should lower the pace once.
+    pub fn lower(&mut self, now: Instant, cooldown: Duration) -> bool {
+        if self
+            .lowered_at
+            .is_some_and(|at| now.duration_since(at) < cooldown)
+        {
+            return false;
+        }
+        self.lowered_at = Some(now);
+        self.since.get_or_insert(now);
+        self.share = (self.share * 0.5).max(MIN_SHARE);
+        true
+    }
+
+    /// Raises the share by `step` after a successful call, up to the full quota.
+    pub fn raise(&mut self, now: Instant, step: f64) {
+        self.share = (self.share + step).min(1.0);
+        if self.share >= 1.0
+            && let Some(since) = self.since.take()
+        {
+            self.throttled_for += now.duration_since(since);
+        }
+    }
+
+    /// Reserves the next call slot and returns when it starts.
+    fn reserve(&mut self, now: Instant, interval: Duration) -> Instant {
+        let slot = self.next.map_or(now, |next| next.max(now));
+        self.next = Some(slot + interval.div_f64(self.share));
+        slot
+    }
 }
 
 impl std::fmt::Debug for Limiter {
@@ -39,7 +115,14 @@ impl Limiter {
     pub fn new(rates: &BTreeMap<Action, Rate>) -> Limiter {
         let limiters = rates
             .iter()
-            .map(|(&action, &rate)| (action, RateLimiter::direct(paced(rate))))
+            .map(|(&action, &rate)| {
+                let paced = Paced {
+                    ceiling: RateLimiter::direct(paced(rate)),
+                    rate,
+                    pace: Mutex::new(Pace::default()),
+                };
+                (action, paced)
+            })
             .collect();
         Limiter {
             limiters,
@@ -47,14 +130,52 @@ impl Limiter {
         }
     }
 
-    /// Blocks until `action` may be called.
+    /// Blocks until `action` may be called: first the adaptive pace, then the hard
+    /// ceiling, which the pace never lets it exceed.
     pub fn acquire(&self, action: Action) {
         let Some(limiter) = self.limiters.get(&action) else {
             return;
         };
-        while let Err(not_until) = limiter.check() {
+        let slot = limiter
+            .lock()
+            .reserve(Instant::now(), spacing(limiter.rate));
+        std::thread::sleep(slot.saturating_duration_since(Instant::now()));
+        while let Err(not_until) = limiter.ceiling.check() {
             std::thread::sleep(not_until.wait_time_from(self.clock.now()));
         }
+    }
+
+    /// The service throttled `action`: slow it down for everyone.
+    pub fn throttled(&self, action: Action) {
+        if let Some(limiter) = self.limiters.get(&action) {
+            let mut pace = limiter.lock();
+            if pace.lower(Instant::now(), Duration::from_secs(1)) {
+                tracing::warn!(%action, share = pace.share, "throttled: lowering the pace");
+            }
+        }
+    }
+
+    /// A call of `action` went through: recover a little towards the full quota, about
+    /// ten times the quota's calls per second to climb back all the way.
+    pub fn succeeded(&self, action: Action) {
+        if let Some(limiter) = self.limiters.get(&action) {
+            let step = 1.0 / (limiter.rate.get() * 10.0).max(1.0);
+            let mut pace = limiter.lock();
+            if pace.share < 1.0 {
+                pace.raise(Instant::now(), step);
+            }
+        }
+    }
+
+    /// The pace of `action` now.
+    pub fn pace(&self, action: Action) -> Option<Pace> {
+        self.limiters.get(&action).map(|l| *l.lock())
+    }
+}
+
+impl Paced {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.pace.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -83,6 +204,42 @@ mod tests {
         // In any one-second window at most floor(1 s / gap) + 1 calls fit.
         let most = (1.0 / gap.as_secs_f64()).floor() as u32 + 1;
         assert!(most <= 200, "{most}");
+    }
+
+    #[test]
+    fn throttling_halves_the_pace_once_per_episode_and_successes_restore_it() {
+        let start = Instant::now();
+        let mut pace = Pace::default();
+        assert!(pace.lower(start, Duration::from_secs(1)));
+        assert!(!pace.lower(start + Duration::from_millis(10), Duration::from_secs(1)));
+        assert_eq!(pace.share, 0.5);
+        assert!(pace.lower(start + Duration::from_secs(2), Duration::from_secs(1)));
+        assert_eq!(pace.share, 0.25);
+        for _ in 0..100 {
+            pace.lower(start + Duration::from_secs(100), Duration::ZERO);
+        }
+        assert_eq!(pace.share, MIN_SHARE);
+
+        for _ in 0..18 {
+            pace.raise(start + Duration::from_secs(200), 0.05);
+        }
+        assert!(pace.share < 1.0);
+        pace.raise(start + Duration::from_secs(200), 0.05);
+        pace.raise(start + Duration::from_secs(200), 0.05);
+        assert_eq!(pace.share, 1.0);
+        assert_eq!(pace.throttled_for, Duration::from_secs(200));
+    }
+
+    #[test]
+    fn a_lower_share_spaces_reservations_further_apart() {
+        let start = Instant::now();
+        let mut pace = Pace::default();
+        let gap = Duration::from_millis(10);
+        assert_eq!(pace.reserve(start, gap), start);
+        assert_eq!(pace.reserve(start, gap), start + gap);
+        pace.share = 0.5;
+        assert_eq!(pace.reserve(start, gap), start + 2 * gap);
+        assert_eq!(pace.reserve(start, gap), start + 4 * gap);
     }
 
     #[test]

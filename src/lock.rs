@@ -20,7 +20,9 @@ pub struct RunLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another run holds it.
-    #[error("ledger {ledger} is in use by another run ({holder}); wait for it to finish, or give this run another ledger")]
+    #[error(
+        "ledger {ledger} is in use by another run ({holder}); wait for it to finish, or give this run another ledger"
+    )]
     Held {
         /// The ledger.
         ledger: PathBuf,
@@ -40,7 +42,10 @@ pub enum LockError {
 impl RunLock {
     /// Takes the lock of `ledger`, or says who holds it.
     pub fn acquire(ledger: &Path) -> Result<RunLock, LockError> {
-        let io = |source| LockError::Io { ledger: ledger.to_path_buf(), source };
+        let io = |source| LockError::Io {
+            ledger: ledger.to_path_buf(),
+            source,
+        };
         let path = lock_path(ledger);
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(io)?;
@@ -58,8 +63,15 @@ impl RunLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() { "holder unknown".to_string() } else { holder.to_string() };
-                return Err(LockError::Held { ledger: ledger.to_path_buf(), holder });
+                let holder = if holder.is_empty() {
+                    "holder unknown".to_string()
+                } else {
+                    holder.to_string()
+                };
+                return Err(LockError::Held {
+                    ledger: ledger.to_path_buf(),
+                    holder,
+                });
             }
             Err(TryLockError::Error(source)) => return Err(io(source)),
         }
@@ -87,7 +99,11 @@ fn holder_text() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "this host".to_string());
-    format!("process {} on {host}, started {}", std::process::id(), crate::ledger::now())
+    format!(
+        "process {} on {host}, started {}",
+        std::process::id(),
+        crate::ledger::now()
+    )
 }
 
 #[cfg(test)]
@@ -100,7 +116,9 @@ mod tests {
         let ledger = dir.path().join("l.sqlite");
         let first = RunLock::acquire(&ledger).unwrap();
         match RunLock::acquire(&ledger) {
-            Err(LockError::Held { holder, .. }) => assert!(holder.contains(&std::process::id().to_string()), "{holder}"),
+            Err(LockError::Held { holder, .. }) => {
+                assert!(holder.contains(&std::process::id().to_string()), "{holder}")
+            }
             other => panic!("expected Held, got {other:?}"),
         }
         drop(first);

@@ -2,6 +2,8 @@
 //! service (or starts the embedded sandbox), runs the engine, and writes the report.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -11,6 +13,7 @@ use crate::cloudauth::credentials::Credentials;
 use crate::engine::{Engine, Halt, RunOptions};
 use crate::ledger::Ledger;
 use crate::limiter::Limiter;
+use crate::lock::{LockError, RunLock};
 use crate::progress::Progress;
 use crate::report::{self, Tally};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
@@ -39,6 +42,8 @@ pub struct RunRequest {
     pub limit: Option<u64>,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// Stop taking rows after this long, then finish what is in flight.
+    pub max_duration: Option<std::time::Duration>,
 }
 
 /// How a run ended, and so the process's exit code.
@@ -50,9 +55,28 @@ pub enum Exit {
     Incomplete = 1,
     /// 2: the spec, the arguments or an input file are unusable.
     Unusable = 2,
-    /// 3: the run stopped early: credentials or permissions were refused, or the ledger
-    /// could not be written.
-    Halted = 3,
+    /// 3: the service refused the credentials or permissions; the run stopped at once.
+    Refused = 3,
+    /// 4: the error-rate breaker stopped the run.
+    Breaker = 4,
+    /// 5: SIGINT, SIGTERM or `--max-duration` stopped the run; run again to continue.
+    Interrupted = 5,
+    /// 6: another run holds the ledger.
+    Locked = 6,
+}
+
+impl Exit {
+    /// The exit code of a run that ended with `halt` and the report's `tally`.
+    pub fn of(halt: Option<&Halt>, tally: &Tally) -> Exit {
+        match halt {
+            Some(Halt::Auth(_)) => Exit::Refused,
+            Some(Halt::Ledger(_)) => Exit::Unusable,
+            Some(Halt::Breaker(_)) => Exit::Breaker,
+            Some(Halt::Interrupted | Halt::Deadline) => Exit::Interrupted,
+            None if tally.all_verified() => Exit::Verified,
+            None => Exit::Incomplete,
+        }
+    }
 }
 
 /// The end of a run.
@@ -73,6 +97,11 @@ pub struct Finished {
 #[error("{0}")]
 pub struct Unusable(pub anyhow::Error);
 
+/// Another run holds the ledger: exit code 6.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Locked(pub crate::lock::LockError);
+
 /// Runs a pipeline to its end.
 pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     let pipeline = prepare(request).map_err(Unusable)?;
@@ -80,6 +109,11 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     pipeline
         .check_columns(rows.header.names())
         .map_err(|e| Unusable(e.into()))?;
+    let _lock = match RunLock::acquire(&pipeline.ledger) {
+        Ok(lock) => lock,
+        Err(held @ LockError::Held { .. }) => return Err(Locked(held).into()),
+        Err(other) => return Err(Unusable(other.into()).into()),
+    };
     let ledger = Ledger::open(&pipeline.ledger, &pipeline.name).map_err(|e| Unusable(e.into()))?;
     ledger.set_meta("spec", &pipeline.spec_path.display().to_string())?;
 
@@ -89,12 +123,14 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     let progress = Progress::new(request.progress);
     let workers = workers(&pipeline);
     let started = Instant::now();
-    let engine = Engine::new(&pipeline, &client, &ledger, &limiter, &progress);
     let options = RunOptions {
         limit: request.limit,
-        workers: Some(workers),
+        interrupt: interrupt_flag()?,
+        deadline: request.max_duration.map(|d| started + d),
+        breaker: pipeline.service.breaker,
     };
-    let result = engine.run(rows, workers, &options)?;
+    let engine = Engine::new(&pipeline, &client, &ledger, &limiter, &progress, options);
+    let result = engine.run(rows, workers)?;
     progress.finish();
     tracing::info!(
         rows = result.rows_read,
@@ -103,17 +139,28 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     );
 
     let tally = write_report(&pipeline, &ledger)?;
-    let exit = match (&result.halted, tally.all_verified()) {
-        (Some(_), _) => Exit::Halted,
-        (None, true) => Exit::Verified,
-        (None, false) => Exit::Incomplete,
-    };
+    let exit = Exit::of(result.halted.as_ref(), &tally);
     Ok(Finished {
         exit,
         tally,
         report: pipeline.report.path.clone(),
         halted: result.halted,
     })
+}
+
+/// A flag that the first SIGINT or SIGTERM sets, asking the run to stop taking rows and
+/// finish what is in flight. A second signal, with the flag already set, exits at once:
+/// the ledger stays consistent, since every write is its own transaction.
+fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        flag::register_conditional_shutdown(signal, code, Arc::clone(&interrupt))?;
+        flag::register(signal, Arc::clone(&interrupt))?;
+    }
+    Ok(interrupt)
 }
 
 /// Loads the spec and applies the command line's overrides.

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use crate::breaker::BreakerRule;
 use crate::cloudauth::api::{Action, DEFAULT_REGION, MaterialType};
 use crate::cloudauth::client::Timeouts;
 pub use error::{Origin, SpecError};
@@ -89,6 +90,8 @@ pub struct Service {
     pub timeouts: Timeouts,
     /// Settings of the embedded sandbox.
     pub sandbox: SandboxSettings,
+    /// When to stop a run whose rows keep failing.
+    pub breaker: BreakerRule,
 }
 
 /// `service.sandbox:`, validated; unset values keep the sandbox's defaults.
@@ -296,6 +299,7 @@ impl Validator<'_> {
             concurrency: self.concurrency(raw.concurrency)?,
             timeouts: self.timeouts(raw.timeouts)?,
             sandbox: self.sandbox(raw.sandbox)?,
+            breaker: self.breaker(raw.breaker)?,
         })
     }
 
@@ -362,6 +366,23 @@ impl Validator<'_> {
                 defaults.submit,
             )?,
         })
+    }
+
+    fn breaker(&self, raw: Option<Spanned<raw::RawBreaker>>) -> Result<BreakerRule, SpecError> {
+        let defaults = BreakerRule::default();
+        let Some(raw) = raw else { return Ok(defaults) };
+        let rule = BreakerRule {
+            window: raw.value.window.unwrap_or(defaults.window),
+            max_error_rate: raw.value.max_error_rate.unwrap_or(defaults.max_error_rate),
+        };
+        if !(0.0..=1.0).contains(&rule.max_error_rate) {
+            return Err(self.error(
+                origin(&raw),
+                "service.breaker.max_error_rate",
+                "a rate lies between 0 and 1",
+            ));
+        }
+        Ok(rule)
     }
 
     fn sandbox(&self, raw: raw::RawSandbox) -> Result<SandboxSettings, SpecError> {

@@ -61,6 +61,19 @@ pub struct RawService {
     /// Settings of the embedded sandbox, used with `endpoint: sandbox`.
     #[serde(default)]
     pub sandbox: RawSandbox,
+    /// The error-rate breaker.
+    #[serde(default)]
+    pub breaker: Option<Spanned<RawBreaker>>,
+}
+
+/// `service.breaker:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    /// How many of the latest rows are looked at; 0 turns the breaker off.
+    pub window: Option<usize>,
+    /// The share of them that may fail for infrastructure reasons.
+    pub max_error_rate: Option<f64>,
 }
 
 /// `auto` or a number, as typed.

@@ -1,0 +1,257 @@
+//! The pipeline end to end: the real binary, fixture specs, and a sandbox in this process
+//! whose stats say what the service saw and decided.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cloudauth_batch::cloudauth::Action;
+use cloudauth_batch::sandbox::Faults;
+use cloudauth_batch::sandbox::synthetic::AccountKind;
+
+use crate::support::{Workspace, read_report, run, stderr};
+
+const BIZ: &str = "RPBasicTest";
+
+fn expected_outcome(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::Pass => "passed",
+        AccountKind::FaceMismatch | AccountKind::NameMismatch | AccountKind::UnknownId => "failed",
+        AccountKind::MissingPhoto => "skipped",
+    }
+}
+
+/// Every report row against the manifest and against what the sandbox decided.
+fn check_report(
+    work: &Workspace,
+    report: &[HashMap<String, String>],
+    stats: &cloudauth_batch::sandbox::Stats,
+) {
+    assert_eq!(report.len(), work.manifest.accounts.len());
+    for (i, (line, account)) in report.iter().zip(&work.manifest.accounts).enumerate() {
+        assert_eq!(line["row"], (i + 1).to_string());
+        assert_eq!(line["key"], account.account_id);
+        let context = format!("{line:?} for {:?}", account.kind);
+        assert_eq!(line["outcome"], expected_outcome(account.kind), "{context}");
+        let ticket = format!("e2e-{}", account.account_id);
+        match stats.verdict(BIZ, &ticket) {
+            Some(verdict) => {
+                assert_eq!(
+                    line["status_code"],
+                    verdict.status_code.to_string(),
+                    "{context}"
+                );
+                let score = verdict
+                    .authority_comparison_score
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                assert_eq!(line["authority_comparison_score"], score, "{context}");
+                let similarity = verdict
+                    .similarity_score
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                assert_eq!(line["similarity_score"], similarity, "{context}");
+            }
+            None => assert_eq!(line["status_code"], "", "{context}"),
+        }
+        if matches!(
+            account.kind,
+            AccountKind::NameMismatch | AccountKind::UnknownId
+        ) {
+            assert_eq!(line["error_code"], "Error.RealNameCheckFail", "{context}");
+        }
+        if account.kind == AccountKind::MissingPhoto {
+            assert!(
+                line["error_message"].contains("FacePic is missing"),
+                "{context}"
+            );
+        }
+    }
+}
+
+fn assert_no_ticket_submitted_twice(stats: &cloudauth_batch::sandbox::Stats) {
+    let twice: Vec<_> = stats
+        .submissions_per_ticket
+        .iter()
+        .filter(|(_, &n)| n > 1)
+        .collect();
+    assert!(twice.is_empty(), "submitted more than once: {twice:?}");
+    assert_eq!(stats.duplicate_submissions, 0);
+}
+
+#[test]
+fn a_csv_run_reports_every_row_as_the_sandbox_decided() {
+    let work = Workspace::new(40);
+    let sandbox = work.sandbox(|c| c.review_share = 0.2);
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "40/s", "");
+
+    let output = run(&spec, &sandbox.url(), &[]);
+    // Missing photos are skipped, so not every row has a verdict.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    let stats = sandbox.stats();
+    check_report(&work, &read_report(&work.path("out/report.csv")), &stats);
+    assert_no_ticket_submitted_twice(&stats);
+    assert!(
+        stats.verdicts.values().any(|v| v.reviewed),
+        "no row went through review"
+    );
+}
+
+#[test]
+fn a_parquet_input_gives_the_same_report_as_its_csv() {
+    use polars::prelude::*;
+
+    let work = Workspace::new(24);
+    let mut frame = csv_as_frame(&work.path("data/accounts.csv"));
+    let parquet = std::fs::File::create(work.path("data/accounts.parquet")).unwrap();
+    ParquetWriter::new(parquet).finish(&mut frame).unwrap();
+    let sandbox = work.sandbox(|_| {});
+    let spec = work.spec("spec.yaml", "data/accounts.parquet", "40/s", "");
+
+    let output = run(
+        &spec,
+        &sandbox.url(),
+        &[
+            "--report",
+            work.path("out/report.parquet").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let output = run(
+        &spec,
+        &sandbox.url(),
+        &["--report", work.path("out/report.csv").to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    check_report(
+        &work,
+        &read_report(&work.path("out/report.csv")),
+        &sandbox.stats(),
+    );
+    let parquet = std::fs::File::open(work.path("out/report.parquet")).unwrap();
+    let frame = ParquetReader::new(parquet).finish().unwrap();
+    assert_eq!(frame.height(), 24);
+    let outcomes = frame.column("outcome").unwrap().str().unwrap().clone();
+    let csv_outcomes: Vec<String> = read_report(&work.path("out/report.csv"))
+        .into_iter()
+        .map(|l| l["outcome"].clone())
+        .collect();
+    let parquet_outcomes: Vec<String> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or("").to_string())
+        .collect();
+    assert_eq!(parquet_outcomes, csv_outcomes);
+}
+
+/// A CSV file as a frame of text columns.
+fn csv_as_frame(path: &std::path::Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut cells: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
+    for record in reader.records() {
+        for (column, cell) in cells.iter_mut().zip(record.unwrap().iter()) {
+            column.push(cell.to_string());
+        }
+    }
+    let height = cells[0].len();
+    let columns = headers
+        .iter()
+        .zip(cells)
+        .map(|(h, c)| Column::new(h.as_str().into(), c))
+        .collect();
+    DataFrame::new(height, columns).unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_without_submitting_any_ticket_twice() {
+    let work = Workspace::new(60);
+    let sandbox = work.sandbox(|c| {
+        c.review_share = 0.3;
+        c.faults = Faults {
+            latency_mean_ms: 40,
+            latency_jitter_ms: 30,
+            ..Faults::default()
+        };
+    });
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "20/s", "");
+
+    for kill_after in [Duration::from_millis(900), Duration::from_millis(700)] {
+        let mut child = crate::support::binary()
+            .arg("run")
+            .arg(&spec)
+            .args(["--endpoint", &sandbox.url()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(kill_after);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let output = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    let stats = sandbox.stats();
+    check_report(&work, &read_report(&work.path("out/report.csv")), &stats);
+    assert_no_ticket_submitted_twice(&stats);
+}
+
+#[test]
+fn calls_never_exceed_the_quota_in_any_second() {
+    let work = Workspace::new(50);
+    let sandbox = work.sandbox(|_| {});
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "15/s", "");
+
+    let output = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+
+    let stats = sandbox.stats();
+    for action in [Action::GetVerifyToken, Action::SubmitMaterials] {
+        let peak = stats.action(action).peak_arrivals_per_second;
+        assert!(peak <= 15, "{action}: {peak} calls in one second");
+        assert!(
+            peak >= 10,
+            "{action}: only {peak} calls in one second; the quota is not used"
+        );
+    }
+}
+
+#[test]
+fn a_broken_spec_is_refused_with_its_line_and_exit_code_2() {
+    let work = Workspace::new(2);
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "10/x", "");
+
+    let output = run(&spec, "sandbox", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("spec.yaml:6:"), "{message}");
+    assert!(message.contains("service.rate.GetVerifyToken"), "{message}");
+    assert!(message.contains("10/x"), "{message}");
+}
+
+#[test]
+fn a_template_naming_an_unknown_column_is_refused_before_any_call() {
+    let work = Workspace::new(2);
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "10/s", "");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("e2e-{account_id}", "e2e-{acount_id}");
+    std::fs::write(&spec, text).unwrap();
+    let sandbox = work.sandbox(|_| {});
+
+    let output = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("column \"acount_id\""),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(sandbox.stats().action(Action::GetVerifyToken).arrived, 0);
+}
