@@ -40,6 +40,32 @@ pub enum Command {
     Run(RunArgs),
     /// Runs a local emulator of the Cloudauth API until interrupted.
     Sandbox(crate::sandbox::cli::SandboxArgs),
+    /// Writes a synthetic demo data set: accounts, photos, and the sandbox's authority data.
+    #[command(
+        after_help = "Example:\n  cloudauth-batch samples --out samples --accounts 240 --seed 7"
+    )]
+    Samples(SamplesArgs),
+}
+
+/// Arguments of `samples`.
+#[derive(Debug, Args)]
+pub struct SamplesArgs {
+    /// The folder to write into; its generated images are replaced.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// How many accounts.
+    #[arg(long, default_value_t = 240)]
+    pub accounts: usize,
+    /// The seed; the same seed writes the same bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Side of every picture in pixels.
+    #[arg(long, default_value_t = 112)]
+    pub image_size: u32,
+    /// How `id_front` cells that name a file begin: the card folder as seen from the
+    /// pipeline spec that will read the data.
+    #[arg(long, default_value = "../samples/images/id_front")]
+    pub id_front_prefix: String,
 }
 
 const RUN_EXAMPLE: &str = "\
@@ -96,7 +122,32 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run_command(args, cli.quiet),
         Command::Sandbox(args) => crate::sandbox::cli::run(args).map(|()| 0),
+        Command::Samples(args) => samples_command(args),
     }
+}
+
+fn samples_command(args: SamplesArgs) -> anyhow::Result<u8> {
+    use crate::sandbox::synthetic::{AccountKind, DemoOptions, write_demo};
+
+    let options = DemoOptions {
+        accounts: args.accounts,
+        seed: args.seed,
+        image_size: args.image_size,
+        id_front_prefix: args.id_front_prefix,
+        ..DemoOptions::default()
+    };
+    let manifest = write_demo(&args.out, &options)?;
+    let counts: Vec<String> = AccountKind::ALL
+        .iter()
+        .map(|&kind| format!("{} {}", kind.as_str(), manifest.count(kind)))
+        .collect();
+    println!(
+        "wrote {} accounts to {}: {}",
+        manifest.accounts.len(),
+        args.out.display(),
+        counts.join(", ")
+    );
+    Ok(0)
 }
 
 fn run_command(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {

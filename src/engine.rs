@@ -167,20 +167,22 @@ impl<'a> Engine<'a> {
     /// outcome, or the run was halted.
     pub fn run(&self, rows: Rows, workers: usize) -> Result<RunResult, std::io::Error> {
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(workers + 1)
+            .num_threads(workers)
             .thread_name(|i| format!("cloudauth-worker-{i}"))
             .build()
             .map_err(std::io::Error::other)?;
         let (sender, receiver) = crossbeam_channel::bounded(workers * 2);
-        let mut rows_read = 0;
-        pool.scope(|scope| {
-            for _ in 0..workers {
-                let receiver = receiver.clone();
-                scope.spawn(move |_| self.work(&receiver));
-            }
-            drop(receiver);
-            rows_read = self.read(rows, &sender, self.options.limit);
-            drop(sender);
+        // The reader runs on a thread of its own, outside the pool: Parquet decoding uses
+        // polars' own rayon pool, which must not be entered from a worker of ours.
+        let rows_read = std::thread::scope(|threads| {
+            let reader = threads.spawn(move || self.read(rows, &sender, self.options.limit));
+            pool.scope(|scope| {
+                for _ in 0..workers {
+                    let receiver = receiver.clone();
+                    scope.spawn(move |_| self.work(&receiver));
+                }
+            });
+            reader.join().unwrap_or_default()
         });
         let halted = self.halt.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(RunResult { rows_read, halted })
@@ -637,11 +639,12 @@ impl<'a> Engine<'a> {
             request_id: error.request_id().map(str::to_string),
             ..Finished::new(outcome)
         };
-        tracing::error!(
-            row = job.number,
-            code = done.error_code.as_deref().unwrap_or(""),
-            "row given up"
-        );
+        let code = done.error_code.as_deref().unwrap_or("");
+        if outcome == Outcome::Failed {
+            tracing::info!(row = job.number, code, "row failed the real-name check");
+        } else {
+            tracing::error!(row = job.number, code, "row given up");
+        }
         Ok(self.finish(&job.key, done)?)
     }
 

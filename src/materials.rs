@@ -59,7 +59,7 @@ pub fn resolve(pipeline: &Pipeline, row: &Row) -> Result<Vec<Material>, Unusable
                 let name = template
                     .render(|c| row.get(c))
                     .map_err(|e| Unusable(format!("{}: cannot name the file: {e}", spec.kind)))?;
-                from_file(spec.kind, &pipeline.base_dir.join(name))?
+                from_file(spec.kind, &crate::spec::resolve(&pipeline.base_dir, &name))?
             }
         };
         match found {
@@ -112,7 +112,7 @@ fn from_column(
             "{kind} (column {column}): a data: URI must be base64, as in data:image/jpeg;base64,..."
         )));
     }
-    let path = pipeline.base_dir.join(cell);
+    let path = crate::spec::resolve(&pipeline.base_dir, cell);
     from_file(kind, &path)?.map(Some).ok_or_else(|| {
         Unusable(format!(
             "{kind} is missing: no file {} (column {column})",

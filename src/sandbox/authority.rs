@@ -170,7 +170,7 @@ mod tests {
 
     fn stripes(period: u32, shade: u8) -> RgbImage {
         RgbImage::from_fn(64, 64, |x, y| {
-            let on = (x / period + y / (period + 3)) % 2 == 0;
+            let on = (x / period + y / (period + 3)).is_multiple_of(2);
             if on {
                 Rgb([shade, shade, shade])
             } else {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod faults;
 pub mod idnumber;
 pub mod stats;
+pub mod synthetic;
 
 mod actions;
 mod gateway;

@@ -194,6 +194,30 @@ impl ReportFormat {
     }
 }
 
+/// `relative` joined to `base`, with `.` and `..` folded away where the path allows, so
+/// that messages show `out/report.csv` rather than `pipelines/../out/report.csv`.
+pub fn resolve(base: &Path, relative: &str) -> PathBuf {
+    use std::path::Component;
+
+    let mut out = PathBuf::new();
+    for component in base.join(relative).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
 fn extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|e| e.to_str())
@@ -256,7 +280,7 @@ impl Validator<'_> {
         let materials = self.materials(raw.materials)?;
         let polling = self.polling(raw.polling)?;
         let report = self.report(&raw.report.path)?;
-        let ledger = self.base_dir.join(&raw.ledger.path.value);
+        let ledger = resolve(self.base_dir, &raw.ledger.path.value);
         Ok(Pipeline {
             spec_path: self.path.to_path_buf(),
             base_dir: self.base_dir.to_path_buf(),
@@ -400,7 +424,7 @@ impl Validator<'_> {
             None => None,
         };
         Ok(SandboxSettings {
-            authority: raw.authority.map(|a| self.base_dir.join(a.value)),
+            authority: raw.authority.map(|a| resolve(self.base_dir, &a.value)),
             review_share: raw.review_share.map(|s| s.value),
             review_delay,
             pass_threshold: raw.pass_threshold.map(|t| t.value),
@@ -409,7 +433,7 @@ impl Validator<'_> {
     }
 
     fn source(&self, raw: raw::RawSource) -> Result<SourceSpec, SpecError> {
-        let path = self.base_dir.join(&raw.path.value);
+        let path = resolve(self.base_dir, &raw.path.value);
         let format = match extension(&path).as_deref() {
             Some("csv") => SourceFormat::Csv,
             Some("tsv") => SourceFormat::Tsv,
@@ -518,7 +542,7 @@ impl Validator<'_> {
     }
 
     fn report(&self, raw: &raw::Located) -> Result<ReportSpec, SpecError> {
-        let path = self.base_dir.join(&raw.value);
+        let path = resolve(self.base_dir, &raw.value);
         let format = ReportFormat::from_path(&path).ok_or_else(|| {
             self.error(
                 origin(raw),

@@ -40,16 +40,11 @@ fn check_report(
                     verdict.status_code.to_string(),
                     "{context}"
                 );
-                let score = verdict
-                    .authority_comparison_score
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                assert_eq!(line["authority_comparison_score"], score, "{context}");
-                let similarity = verdict
-                    .similarity_score
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                assert_eq!(line["similarity_score"], similarity, "{context}");
+                let number = |column: &str| line[column].parse::<f64>().ok();
+                let score = number("authority_comparison_score");
+                assert_eq!(score, verdict.authority_comparison_score, "{context}");
+                let similarity = number("similarity_score");
+                assert_eq!(similarity, verdict.similarity_score, "{context}");
             }
             None => assert_eq!(line["status_code"], "", "{context}"),
         }
@@ -72,7 +67,7 @@ fn assert_no_ticket_submitted_twice(stats: &cloudauth_batch::sandbox::Stats) {
     let twice: Vec<_> = stats
         .submissions_per_ticket
         .iter()
-        .filter(|(_, &n)| n > 1)
+        .filter(|(_, n)| **n > 1)
         .collect();
     assert!(twice.is_empty(), "submitted more than once: {twice:?}");
     assert_eq!(stats.duplicate_submissions, 0);
@@ -133,13 +128,13 @@ fn a_parquet_input_gives_the_same_report_as_its_csv() {
     let frame = ParquetReader::new(parquet).finish().unwrap();
     assert_eq!(frame.height(), 24);
     let outcomes = frame.column("outcome").unwrap().str().unwrap().clone();
+    let parquet_outcomes: Vec<String> = outcomes
+        .iter()
+        .map(|o| o.unwrap_or("").to_string())
+        .collect();
     let csv_outcomes: Vec<String> = read_report(&work.path("out/report.csv"))
         .into_iter()
         .map(|l| l["outcome"].clone())
-        .collect();
-    let parquet_outcomes: Vec<String> = outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or("").to_string())
         .collect();
     assert_eq!(parquet_outcomes, csv_outcomes);
 }

@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 
 use cloudauth_batch::sandbox::authority::Authority;
 use cloudauth_batch::sandbox::synthetic::{DemoManifest, DemoOptions, write_demo};
-use cloudauth_batch::sandbox::{Sandbox, SandboxConfig};
+use cloudauth_batch::sandbox::{
+    Sandbox, SandboxConfig, TEST_ACCESS_KEY_ID, TEST_ACCESS_KEY_SECRET,
+};
 
 /// A temporary folder holding demo data under `data/` and a spec beside it.
 pub struct Workspace {
@@ -71,9 +73,13 @@ ledger: {{ path: out/ledger.sqlite }}
     }
 }
 
-/// The binary under test.
+/// The binary under test, with the sandbox's test key as its credentials.
 pub fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cloudauth-batch"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cloudauth-batch"));
+    command
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", TEST_ACCESS_KEY_SECRET);
+    command
 }
 
 /// Runs `run SPEC --endpoint URL` plus `args` to its end.

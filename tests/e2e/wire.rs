@@ -27,7 +27,7 @@ fn id_number(n: u32) -> String {
 /// A striped picture; different `seed`s give structurally different pictures.
 fn picture(seed: u32) -> RgbImage {
     RgbImage::from_fn(48, 40, |x, y| {
-        let on = (x / (seed % 5 + 2) + y / (seed % 7 + 3)) % 2 == 0;
+        let on = (x / (seed % 5 + 2) + y / (seed % 7 + 3)).is_multiple_of(2);
         if on {
             Rgb([230, 200, 180])
         } else {
