@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::Halt;
+use crate::engine::{Halt, Reverify};
+use crate::ledger::Outcome;
 use crate::run::{self, Exit, RunRequest};
 
 /// Re-verifies identities in bulk through Alibaba Cloud Cloudauth (实人认证).
@@ -111,6 +112,20 @@ pub struct RunArgs {
     /// write the report and exit with code 5; the next run continues. Default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_duration: Option<std::time::Duration>,
+    /// Verify again the finished rows with these outcomes (error, failed, pending,
+    /// skipped, passed), each under a new ticket id `<ticket>-r2`, `-r3`, ...
+    #[arg(long, value_name = "OUTCOMES", value_delimiter = ',', value_parser = parse_outcome)]
+    pub retry_outcomes: Vec<Outcome>,
+    /// Verify again the rows whose verdict is older than this (e.g. 90d), each under a
+    /// new ticket id.
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub reverify_older_than: Option<std::time::Duration>,
+}
+
+fn parse_outcome(text: &str) -> Result<Outcome, String> {
+    Outcome::parse(text.trim()).ok_or_else(|| {
+        format!("{text:?} is not an outcome; use error, failed, pending, skipped or passed")
+    })
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -159,6 +174,10 @@ fn run_command(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
         limit: args.limit,
         progress: !args.no_progress && !quiet,
         max_duration: args.max_duration,
+        reverify: Reverify {
+            outcomes: args.retry_outcomes,
+            older_than: args.reverify_older_than,
+        },
     };
     let finished = run::run(&request)?;
     let t = finished.tally;

@@ -55,6 +55,40 @@ pub struct RunOptions {
     pub deadline: Option<Instant>,
     /// When to stop a run whose rows keep failing.
     pub breaker: BreakerRule,
+    /// Which finished rows to verify again.
+    pub reverify: Reverify,
+}
+
+/// Which finished rows a run verifies again, each under a fresh ticket id derived from the
+/// template: `<ticket>-r2`, `<ticket>-r3`, ... so that a new attempt is never confused with
+/// an earlier one.
+#[derive(Debug, Clone, Default)]
+pub struct Reverify {
+    /// Rows whose outcome is one of these.
+    pub outcomes: Vec<Outcome>,
+    /// Rows whose verdict (passed or failed) is older than this.
+    pub older_than: Option<Duration>,
+}
+
+impl Reverify {
+    /// Whether `entry` is to be verified again.
+    pub fn wants(&self, entry: &Entry) -> bool {
+        let Some(outcome) = entry.outcome else {
+            return false;
+        };
+        if self.outcomes.contains(&outcome) {
+            return true;
+        }
+        let Some(age) = self.older_than.filter(|_| outcome.is_verdict()) else {
+            return false;
+        };
+        let format = time::format_description::well_known::Rfc3339;
+        let completed = entry
+            .completed_at
+            .as_deref()
+            .and_then(|at| time::OffsetDateTime::parse(at, &format).ok());
+        completed.is_some_and(|at| time::OffsetDateTime::now_utc() - at > age)
+    }
 }
 
 /// Why a run stopped before its end.
@@ -288,14 +322,7 @@ impl<'a> Engine<'a> {
         key: String,
         known: Option<Entry>,
     ) -> Result<Option<Job>, LedgerError> {
-        if let Some(entry) = &known
-            && entry.state == Some(State::Done)
-        {
-            self.progress
-                .finish_row(entry.outcome.unwrap_or(Outcome::Error));
-            return Ok(None);
-        }
-        let ticket_id = match self.pipeline.ticket_id.value.render(|c| row.get(c)) {
+        let base_ticket = match self.pipeline.ticket_id.value.render(|c| row.get(c)) {
             Ok(ticket) => ticket,
             Err(reason) => {
                 self.ledger.insert_new(row.number, &key, "")?;
@@ -310,8 +337,27 @@ impl<'a> Engine<'a> {
                 return Ok(None);
             }
         };
-        // A resumed row keeps the ticket it was submitted under.
-        let ticket_id = known.as_ref().map_or(ticket_id, |e| e.ticket_id.clone());
+        let (ticket_id, known) = match known {
+            Some(entry) if self.options.reverify.wants(&entry) => {
+                let generation = entry.generation + 1;
+                let ticket_id = format!("{base_ticket}-r{generation}");
+                tracing::info!(
+                    row = row.number,
+                    generation,
+                    "verifying again under a new ticket"
+                );
+                self.ledger.restart(&key, &ticket_id, generation)?;
+                (ticket_id, None)
+            }
+            Some(entry) if entry.state == Some(State::Done) => {
+                self.progress
+                    .finish_row(entry.outcome.unwrap_or(Outcome::Error));
+                return Ok(None);
+            }
+            // A resumed row keeps the ticket it was submitted under.
+            Some(entry) => (entry.ticket_id.clone(), Some(entry)),
+            None => (base_ticket, None),
+        };
         self.ledger.insert_new(row.number, &key, &ticket_id)?;
         let materials = match materials::resolve(self.pipeline, row) {
             Ok(materials) => materials,

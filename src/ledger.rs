@@ -75,7 +75,8 @@ impl Outcome {
         }
     }
 
-    fn parse(text: &str) -> Option<Outcome> {
+    /// Reads the report's spelling.
+    pub fn parse(text: &str) -> Option<Outcome> {
         Some(match text {
             "passed" => Outcome::Passed,
             "failed" => Outcome::Failed,
@@ -131,6 +132,8 @@ pub struct Entry {
     pub completed_at: Option<String>,
     /// Time from the first submission to the verdict.
     pub latency_ms: Option<i64>,
+    /// 1 for the first verification of the row, 2 and up for each re-verification.
+    pub generation: u32,
 }
 
 /// A ledger that cannot be used.
@@ -194,6 +197,7 @@ CREATE TABLE IF NOT EXISTS rows (
     submitted_at TEXT,
     completed_at TEXT,
     latency_ms INTEGER,
+    generation INTEGER NOT NULL DEFAULT 1,
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rows_by_row ON rows(row);
@@ -201,7 +205,7 @@ CREATE INDEX IF NOT EXISTS rows_by_row ON rows(row);
 
 const COLUMNS: &str = "row, key, ticket_id, state, verify_token, token_expires_at, outcome, status_code, \
     similarity_score, authority_comparison_score, audit_conclusions, error_code, error_message, \
-    request_id, attempts, submitted_at, completed_at, latency_ms";
+    request_id, attempts, submitted_at, completed_at, latency_ms, generation";
 
 impl Ledger {
     /// Opens or creates the ledger of pipeline `name` at `path`.
@@ -321,6 +325,20 @@ impl Ledger {
             )
             .map(drop)
             .map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// Starts a row over under a new ticket, for re-verification: the previous outcome
+    /// is cleared and the generation counted up.
+    pub fn restart(&self, key: &str, ticket_id: &str, generation: u32) -> Result<(), LedgerError> {
+        self.update(
+            "UPDATE rows SET ticket_id = ?2, generation = ?3, state = 'new', verify_token = NULL,
+                token_expires_at = NULL, outcome = NULL, status_code = NULL, similarity_score = NULL,
+                authority_comparison_score = NULL, audit_conclusions = NULL, error_code = NULL,
+                error_message = NULL, request_id = NULL, attempts = 0, submitted_at = NULL,
+                completed_at = NULL, latency_ms = NULL, updated_at = ?4
+             WHERE key = ?1",
+            params![key, ticket_id, i64::from(generation), now()],
+        )
     }
 
     /// Records a new VerifyToken for a row.
@@ -500,6 +518,7 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         submitted_at: r.get(15)?,
         completed_at: r.get(16)?,
         latency_ms: r.get(17)?,
+        generation: r.get::<_, i64>(18)? as u32,
     })
 }
 

@@ -29,10 +29,19 @@ pub const HEADROOM: f64 = 0.98;
 /// The smallest share of the quota the pace may drop to.
 pub const MIN_SHARE: f64 = 0.05;
 
+/// How long a new limiter takes to reach the full pace. A run started right after another
+/// (a restart after a crash, back-to-back cron jobs) would otherwise add its first second
+/// of calls to the last second of the run before, and exceed the quota in that window.
+pub const SLOW_START: Duration = Duration::from_secs(1);
+
+/// The share of the pace a limiter starts at.
+const SLOW_START_FLOOR: f64 = 0.25;
+
 /// One paced limiter per action.
 pub struct Limiter {
     limiters: BTreeMap<Action, Paced>,
     clock: DefaultClock,
+    started: Instant,
 }
 
 /// The hard ceiling of one action, and the adaptive pace under it.
@@ -127,6 +136,7 @@ impl Limiter {
         Limiter {
             limiters,
             clock: DefaultClock::default(),
+            started: Instant::now(),
         }
     }
 
@@ -136,9 +146,9 @@ impl Limiter {
         let Some(limiter) = self.limiters.get(&action) else {
             return;
         };
-        let slot = limiter
-            .lock()
-            .reserve(Instant::now(), spacing(limiter.rate));
+        let now = Instant::now();
+        let gap = spacing(limiter.rate).div_f64(slow_start(now.duration_since(self.started)));
+        let slot = limiter.lock().reserve(now, gap);
         std::thread::sleep(slot.saturating_duration_since(Instant::now()));
         while let Err(not_until) = limiter.ceiling.check() {
             std::thread::sleep(not_until.wait_time_from(self.clock.now()));
@@ -179,6 +189,11 @@ impl Paced {
     }
 }
 
+/// The share of the full pace allowed `elapsed` after the limiter was made.
+fn slow_start(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() / SLOW_START.as_secs_f64()).clamp(SLOW_START_FLOOR, 1.0)
+}
+
 /// A quota that admits one call per interval, with no burst.
 fn paced(rate: Rate) -> Quota {
     let interval = spacing(rate);
@@ -187,9 +202,21 @@ fn paced(rate: Rate) -> Quota {
         .allow_burst(NonZeroU32::MIN)
 }
 
+/// Calls a second that stay free below every quota, whatever its size: evenly spaced
+/// calls at N a second can still put N+1 in one window when the time between the permit
+/// and the arrival varies, so at least one and a half calls of slack are kept.
+pub const SLACK_CALLS: f64 = 1.5;
+
+/// The rate actually used under a quota of `rate`: 98 % of it, and at least
+/// [`SLACK_CALLS`] under it, but never less than half of it.
+pub fn effective(rate: Rate) -> f64 {
+    let quota = rate.get();
+    (quota * HEADROOM).min(quota - SLACK_CALLS).max(quota * 0.5)
+}
+
 /// The time between two calls of an action with quota `rate`.
 pub fn spacing(rate: Rate) -> Duration {
-    Duration::from_secs_f64(1.0 / (rate.get() * HEADROOM)).max(Duration::from_nanos(1))
+    Duration::from_secs_f64(1.0 / effective(rate)).max(Duration::from_nanos(1))
 }
 
 #[cfg(test)]
@@ -228,6 +255,22 @@ mod tests {
         pace.raise(start + Duration::from_secs(200), 0.05);
         assert_eq!(pace.share, 1.0);
         assert_eq!(pace.throttled_for, Duration::from_secs(200));
+    }
+
+    #[test]
+    fn small_quotas_keep_whole_calls_of_slack_and_large_ones_two_percent() {
+        let at = |n: f64| effective(Rate::per_second(n).unwrap());
+        assert_eq!(at(200.0), 196.0);
+        assert_eq!(at(20.0), 18.5);
+        assert_eq!(at(2.0), 1.0);
+        assert_eq!(at(0.5), 0.25);
+    }
+
+    #[test]
+    fn a_new_limiter_ramps_up_over_its_first_second() {
+        assert_eq!(slow_start(Duration::ZERO), SLOW_START_FLOOR);
+        assert_eq!(slow_start(Duration::from_millis(500)), 0.5);
+        assert_eq!(slow_start(Duration::from_secs(5)), 1.0);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct RunRequest {
     pub progress: bool,
     /// Stop taking rows after this long, then finish what is in flight.
     pub max_duration: Option<std::time::Duration>,
+    /// Which finished rows to verify again.
+    pub reverify: crate::engine::Reverify,
 }
 
 /// How a run ended, and so the process's exit code.
@@ -128,6 +130,7 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
         interrupt: interrupt_flag()?,
         deadline: request.max_duration.map(|d| started + d),
         breaker: pipeline.service.breaker,
+        reverify: request.reverify.clone(),
     };
     let engine = Engine::new(&pipeline, &client, &ledger, &limiter, &progress, options);
     let result = engine.run(rows, workers)?;

@@ -16,15 +16,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
+        "d" => 86_400.0,
         _ => {
             return Err(format!(
-                "{text:?} is not a duration; write e.g. 500ms, 2s, 10m or 1h"
+                "{text:?} is not a duration; write e.g. 500ms, 2s, 10m, 1h or 90d"
             ));
         }
     };
     let number: f64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 2s, 10m or 1h"))?;
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 2s, 10m, 1h or 90d"))?;
     Duration::try_from_secs_f64(number * seconds_per_unit)
         .map_err(|_| format!("{text:?} is out of range"))
 }
@@ -76,6 +77,7 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86400)));
         assert!(parse_duration("2").is_err());
         assert!(parse_duration("2 days").is_err());
         assert!(parse_duration("s").is_err());

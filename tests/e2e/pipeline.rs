@@ -250,3 +250,107 @@ fn a_template_naming_an_unknown_column_is_refused_before_any_call() {
     );
     assert_eq!(sandbox.stats().action(Action::GetVerifyToken).arrived, 0);
 }
+
+#[test]
+fn failed_rows_are_verified_again_under_new_tickets_only_when_asked() {
+    let work = Workspace::new(20);
+    let sandbox = work.sandbox(|_| {});
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "40/s", "");
+    run(&spec, &sandbox.url(), &[]);
+    let first = sandbox.stats().action(Action::SubmitMaterials).arrived;
+
+    let again = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.action(Action::SubmitMaterials).arrived,
+        first,
+        "a second plain run resubmitted"
+    );
+
+    let retried = run(&spec, &sandbox.url(), &["--retry-outcomes", "failed"]);
+    assert_eq!(retried.status.code(), Some(1), "{}", stderr(&retried));
+    let stats = sandbox.stats();
+    let report = read_report(&work.path("out/report.csv"));
+    for line in &report {
+        let retry_ticket = format!("e2e-{}-r2", line["key"]);
+        if line["outcome"] == "failed" {
+            assert_eq!(line["ticket_id"], retry_ticket);
+            // A name that does not match is refused before anything is recorded.
+            let recorded = u32::from(line["error_code"] != "Error.RealNameCheckFail");
+            assert_eq!(stats.submissions(BIZ, &retry_ticket), recorded, "{line:?}");
+        } else {
+            assert_eq!(stats.submissions(BIZ, &retry_ticket), 0, "{line:?}");
+        }
+    }
+    assert_no_ticket_submitted_twice(&stats);
+}
+
+#[test]
+fn chaos_with_faults_and_kills_still_reports_every_row_exactly_once() {
+    let work = Workspace::new(60);
+    let sandbox = work.sandbox(|c| {
+        c.review_share = 0.3;
+        c.token_lifetime = Duration::from_secs(2);
+        c.quotas.insert(Action::SubmitMaterials, 12);
+        c.faults = Faults {
+            latency_mean_ms: 30,
+            latency_jitter_ms: 30,
+            error_share: 0.05,
+            slow_share: 0.03,
+            slow_ms: 1500,
+            drop_after_commit_share: 0.1,
+            ..Faults::default()
+        };
+    });
+    let extra = "";
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "20/s", extra);
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "  concurrency: auto",
+        "  concurrency: auto\n  timeouts: { submit: 1s, read: 1s }",
+    );
+    std::fs::write(&spec, text).unwrap();
+
+    let mut seed = 0x9e37_79b9_u64;
+    for _ in 0..4 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let kill_after = Duration::from_millis(300 + (seed >> 33) % 1200);
+        let mut child = crate::support::binary()
+            .arg("run")
+            .arg(&spec)
+            .args(["--endpoint", &sandbox.url()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(kill_after);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let output = run(&spec, &sandbox.url(), &[]);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&output)
+    );
+
+    let stats = sandbox.stats();
+    let report = read_report(&work.path("out/report.csv"));
+    assert_eq!(report.len(), 60);
+    for line in &report {
+        assert_ne!(line["error_message"], "not reached by the run", "{line:?}");
+        if let Some(verdict) = stats.verdict(BIZ, &line["ticket_id"]) {
+            assert_eq!(
+                line["status_code"],
+                verdict.status_code.to_string(),
+                "{line:?}"
+            );
+        }
+    }
+    assert_no_ticket_submitted_twice(&stats);
+    for action in [Action::GetVerifyToken, Action::SubmitMaterials] {
+        let peak = stats.action(action).peak_arrivals_per_second;
+        assert!(peak <= 20, "{action}: {peak} calls in one second");
+    }
+}

@@ -11,7 +11,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet aliyun-python-sdk-core==2.16.1 aliyun-python-sdk-cloudauth==1.3.1
 fi
 
-cargo build --quiet --locked
+# The test build leaves the binary fresh; this reuses it instead of building anew.
+cargo test --quiet --locked --no-run
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 target/debug/cloudauth-batch sandbox --listen "127.0.0.1:$port" --unknown-ids accept > target/sdk-sandbox.log 2>&1 &
 sandbox=$!
