@@ -8,7 +8,7 @@ use cloudauth_batch::cloudauth::Action;
 use cloudauth_batch::sandbox::Faults;
 use cloudauth_batch::sandbox::synthetic::AccountKind;
 
-use crate::support::{Workspace, read_report, run, stderr};
+use crate::support::{Workspace, read_report, run, run_and_kill, stderr};
 
 const BIZ: &str = "RPBasicTest";
 
@@ -179,16 +179,7 @@ fn a_killed_run_resumes_without_submitting_any_ticket_twice() {
     let spec = work.spec("spec.yaml", "data/accounts.csv", "20/s", "");
 
     for kill_after in [Duration::from_millis(900), Duration::from_millis(700)] {
-        let mut child = crate::support::binary()
-            .arg("run")
-            .arg(&spec)
-            .args(["--endpoint", &sandbox.url()])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(kill_after);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        run_and_kill(&spec, &sandbox.url(), kill_after);
     }
     let output = run(&spec, &sandbox.url(), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
@@ -317,16 +308,7 @@ fn chaos_with_faults_and_kills_still_reports_every_row_exactly_once() {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let kill_after = Duration::from_millis(300 + (seed >> 33) % 1200);
-        let mut child = crate::support::binary()
-            .arg("run")
-            .arg(&spec)
-            .args(["--endpoint", &sandbox.url()])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(kill_after);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        run_and_kill(&spec, &sandbox.url(), kill_after);
     }
     let output = run(&spec, &sandbox.url(), &[]);
     assert!(

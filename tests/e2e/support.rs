@@ -93,6 +93,20 @@ pub fn run(spec: &Path, endpoint: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Starts `run SPEC --endpoint URL` and kills it (SIGKILL) after `kill_after`.
+pub fn run_and_kill(spec: &Path, endpoint: &str, kill_after: std::time::Duration) {
+    let mut child = binary()
+        .arg("run")
+        .arg(spec)
+        .args(["--endpoint", endpoint])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(kill_after);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// The report's rows as maps from column to value.
 pub fn read_report(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
