@@ -336,3 +336,53 @@ fn chaos_with_faults_and_kills_still_reports_every_row_exactly_once() {
         assert!(peak <= 20, "{action}: {peak} calls in one second");
     }
 }
+
+#[test]
+fn a_second_run_on_the_same_ledger_is_refused_and_sigterm_stops_gracefully() {
+    let work = Workspace::new(40);
+    let sandbox = work.sandbox(|c| {
+        c.faults = Faults {
+            latency_mean_ms: 100,
+            ..Faults::default()
+        };
+    });
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "5/s", "");
+    let mut first = crate::support::binary()
+        .arg("run")
+        .arg(&spec)
+        .args(["--endpoint", &sandbox.url()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+
+    let second = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(second.status.code(), Some(6), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!("process {}", first.id())),
+        "{}",
+        stderr(&second)
+    );
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = first.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let report = read_report(&work.path("out/report.csv"));
+    assert_eq!(report.len(), 40, "the report holds every input row");
+    assert!(report.iter().any(|l| l["outcome"] == "passed"));
+    let unfinished = report.iter().filter(|l| l["outcome"] == "pending").count();
+    assert!(unfinished > 0, "the run was stopped before its end");
+
+    let resumed = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
+    check_report(
+        &work,
+        &read_report(&work.path("out/report.csv")),
+        &sandbox.stats(),
+    );
+    assert_no_ticket_submitted_twice(&sandbox.stats());
+}
