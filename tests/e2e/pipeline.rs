@@ -347,7 +347,7 @@ fn a_second_run_on_the_same_ledger_is_refused_and_sigterm_stops_gracefully() {
         };
     });
     let spec = work.spec("spec.yaml", "data/accounts.csv", "5/s", "");
-    let mut first = crate::support::binary()
+    let first = crate::support::binary()
         .arg("run")
         .arg(&spec)
         .args(["--endpoint", &sandbox.url()])
