@@ -386,3 +386,99 @@ fn a_second_run_on_the_same_ledger_is_refused_and_sigterm_stops_gracefully() {
     );
     assert_no_ticket_submitted_twice(&sandbox.stats());
 }
+
+#[test]
+fn every_source_form_of_an_image_reaches_the_service() {
+    use cloudauth_batch::cloudauth::{Client, Credentials, Timeouts};
+    use cloudauth_batch::sandbox::{TEST_ACCESS_KEY_ID, TEST_ACCESS_KEY_SECRET};
+
+    let work = Workspace::new(60);
+    let sandbox = work.sandbox(|_| {});
+    let credentials = Credentials::new(TEST_ACCESS_KEY_ID, TEST_ACCESS_KEY_SECRET);
+    let client = Client::new(
+        &sandbox.url(),
+        "cn-hangzhou",
+        credentials,
+        Timeouts::default(),
+    )
+    .unwrap();
+    let sts = client
+        .get_verify_token(BIZ, "uploads", None)
+        .unwrap()
+        .data
+        .sts_token
+        .unwrap();
+
+    // Two passing rows with an ID card file: one sent as an oss:// object, one as a URL.
+    let with_card: Vec<_> = work
+        .manifest
+        .accounts
+        .iter()
+        .filter(|a| a.kind == AccountKind::Pass)
+        .filter(|a| {
+            a.id_front
+                .as_deref()
+                .is_some_and(|c| c.starts_with("data/"))
+        })
+        .take(2)
+        .collect();
+    let mut cells = HashMap::new();
+    for (i, account) in with_card.iter().enumerate() {
+        let card = std::fs::read(work.path(account.id_front.as_deref().unwrap())).unwrap();
+        let name = format!("{}.jpg", account.account_id);
+        let address = client.put_object(&sts, &name, card, "image/jpeg").unwrap();
+        let (_, key) = address
+            .strip_prefix("oss://")
+            .unwrap()
+            .split_once(':')
+            .unwrap();
+        let cell = if i == 0 {
+            address.clone()
+        } else {
+            format!(
+                "{}/_sandbox/objects/{}",
+                sandbox.url(),
+                key.replace('/', "%2F")
+            )
+        };
+        cells.insert(account.account_id.clone(), cell);
+    }
+    let accounts = std::fs::read_to_string(work.path("data/accounts.csv")).unwrap();
+    let rewritten: Vec<String> = accounts
+        .lines()
+        .map(
+            |line| match cells.iter().find(|(id, _)| line.starts_with(id.as_str())) {
+                Some((_, cell)) => {
+                    let (rest, _) = line.rsplit_once(',').unwrap();
+                    format!("{rest},{cell}")
+                }
+                None => line.to_string(),
+            },
+        )
+        .collect();
+    std::fs::write(work.path("data/accounts.csv"), rewritten.join("\n") + "\n").unwrap();
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "40/s", "");
+
+    let output = run(&spec, &sandbox.url(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = read_report(&work.path("out/report.csv"));
+    check_report(&work, &report, &sandbox.stats());
+    let forms = |prefix: &str| {
+        work.manifest
+            .accounts
+            .iter()
+            .filter(|a| a.id_front.as_deref().is_some_and(|c| c.starts_with(prefix)))
+            .count()
+    };
+    assert!(
+        forms("data:image/") > 0 && forms("base64://") > 0,
+        "the demo data lacks inline forms"
+    );
+    for line in report.iter().filter(|l| cells.contains_key(&l["key"])) {
+        assert_eq!(line["outcome"], "passed", "{line:?}");
+        assert!(
+            !line["similarity_score"].is_empty(),
+            "the card did not arrive: {line:?}"
+        );
+    }
+}
