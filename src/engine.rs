@@ -16,6 +16,7 @@
 // is never stored, so boxing it would only add allocations on the error path.
 #![allow(clippy::result_large_err)]
 
+mod gate;
 mod review;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,7 @@ use crate::progress::Progress;
 use crate::retry::{Backoff, Decision, classify};
 use crate::source::{Row, RowResult, Rows};
 use crate::spec::Pipeline;
+pub use gate::Gate;
 use review::{ReviewQueue, Waiting};
 
 /// How many times a row may go back to SubmitMaterials after GetStatus said -1 or its
@@ -170,6 +172,7 @@ pub struct Engine<'a> {
     halt: Mutex<Option<Halt>>,
     options: RunOptions,
     breaker: Breaker,
+    gate: Gate,
 }
 
 impl<'a> Engine<'a> {
@@ -181,8 +184,10 @@ impl<'a> Engine<'a> {
         limiter: &'a Limiter,
         progress: &'a Progress,
         options: RunOptions,
+        gate: Gate,
     ) -> Self {
         Engine {
+            gate,
             breaker: Breaker::new(options.breaker),
             options,
             pipeline,
@@ -421,12 +426,27 @@ impl<'a> Engine<'a> {
                 .reviews
                 .time_to_next(Instant::now())
                 .unwrap_or(Duration::from_millis(100));
+            if !self.gate.try_enter() {
+                self.gate.wait(wait.min(Duration::from_millis(100)));
+                continue;
+            }
             match receiver.recv_timeout(wait.min(Duration::from_millis(100))) {
-                Ok(job) if self.stopping() => drop(job),
-                Ok(job) => self.process(job),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) if self.reviews.is_empty() => return,
+                Ok(job) if self.stopping() => {
+                    self.gate.leave(None);
+                    drop(job);
+                }
+                Ok(job) => {
+                    CALL_TIME.set(Duration::ZERO);
+                    self.process(job);
+                    self.gate.leave(Some(CALL_TIME.get()));
+                }
+                Err(RecvTimeoutError::Timeout) => self.gate.leave(None),
+                Err(RecvTimeoutError::Disconnected) if self.reviews.is_empty() => {
+                    self.gate.leave(None);
+                    return;
+                }
                 Err(RecvTimeoutError::Disconnected) => {
+                    self.gate.leave(None);
                     let wait = self
                         .reviews
                         .time_to_next(Instant::now())
@@ -715,7 +735,10 @@ impl<'a> Engine<'a> {
         let mut retries = 0;
         loop {
             self.limiter.acquire(action);
-            let error = match attempt()? {
+            let started = Instant::now();
+            let result = attempt()?;
+            CALL_TIME.set(CALL_TIME.get() + started.elapsed());
+            let error = match result {
                 Ok(reply) => {
                     self.limiter.succeeded(action);
                     tracing::debug!(%action, latency_ms = reply.latency.as_millis() as u64, request_id = %reply.request_id, "call done");
@@ -747,6 +770,11 @@ impl<'a> Engine<'a> {
             retries += 1;
         }
     }
+}
+
+thread_local! {
+    /// Time the current worker's row has spent in calls, for sizing the gate.
+    static CALL_TIME: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
 }
 
 /// What to do after one submission round.

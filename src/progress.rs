@@ -45,6 +45,11 @@ impl Progress {
         }
     }
 
+    /// Whether a bar is drawn.
+    pub fn visible(&self) -> bool {
+        self.bar.is_some()
+    }
+
     /// Sets the number of rows, once known.
     pub fn set_total(&self, total: u64) {
         if let Some(bar) = &self.bar {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::cloudauth::client::Client;
 use crate::cloudauth::credentials::Credentials;
-use crate::engine::{Engine, Halt, RunOptions};
+use crate::engine::{Engine, Gate, Halt, RunOptions};
 use crate::ledger::Ledger;
 use crate::limiter::Limiter;
 use crate::lock::{LockError, RunLock};
@@ -123,7 +123,7 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     tracing::info!(pipeline = %pipeline.name, endpoint = %client.endpoint(), "run starting");
     let limiter = Limiter::new(&pipeline.service.rates);
     let progress = Progress::new(request.progress);
-    let workers = workers(&pipeline);
+    let (workers, gate) = workers(&pipeline);
     let started = Instant::now();
     let options = RunOptions {
         limit: request.limit,
@@ -132,8 +132,15 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
         breaker: pipeline.service.breaker,
         reverify: request.reverify.clone(),
     };
-    let engine = Engine::new(&pipeline, &client, &ledger, &limiter, &progress, options);
-    let result = engine.run(rows, workers)?;
+    let engine = Engine::new(
+        &pipeline, &client, &ledger, &limiter, &progress, options, gate,
+    );
+    let result = std::thread::scope(|threads| {
+        if request.progress {
+            threads.spawn(|| count_rows(&pipeline, &progress));
+        }
+        engine.run(rows, workers)
+    })?;
     progress.finish();
     tracing::info!(
         rows = result.rows_read,
@@ -268,18 +275,31 @@ fn embedded_config(pipeline: &Pipeline) -> anyhow::Result<SandboxConfig> {
     Ok(config)
 }
 
-/// Requests in flight: the spec's number, or enough to keep SubmitMaterials at its quota
-/// when a row takes about two seconds from token to answer.
-fn workers(pipeline: &Pipeline) -> usize {
+/// The workers and their admission gate: the spec's number, or with `auto` a gate sized
+/// from the SubmitMaterials quota and the latency the run observes, over enough workers
+/// for ten seconds per row at that quota.
+fn workers(pipeline: &Pipeline) -> (usize, Gate) {
     if let Some(fixed) = pipeline.service.concurrency {
-        return fixed as usize;
+        return (fixed as usize, Gate::fixed(fixed as usize));
     }
     let submit = pipeline
         .service
         .rates
         .get(&crate::cloudauth::api::Action::SubmitMaterials)
         .map_or(spec::DEFAULT_RATE_PER_SECOND, |r| r.get());
-    ((submit * 2.0).ceil() as usize + 4).clamp(4, 256)
+    let most = ((submit * 10.0).ceil() as usize).clamp(8, 512);
+    (most, Gate::auto(submit, most))
+}
+
+/// Counts the input's rows for the progress bar, beside the run rather than before it, so
+/// that the first request does not wait for a scan of the whole file.
+fn count_rows(pipeline: &Pipeline, progress: &Progress) {
+    if !progress.visible() {
+        return;
+    }
+    if let Ok(rows) = source::open(&pipeline.source) {
+        progress.set_total(rows.iter.count() as u64);
+    }
 }
 
 /// Writes the report from the ledger.
