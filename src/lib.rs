@@ -8,10 +8,12 @@
 //!   them into a SubmitMaterials body.
 //! - [`cloudauth`]: the wire. RPC signature v1, the typed API model of version 2018-09-16, a
 //!   blocking client, and OSS uploads with the StsToken.
-//! - [`limiter`] and [`retry`]: quotas per action, and what to do when a call fails.
+//! - [`limiter`] and [`retry`]: quotas per action, and what to do when a call fails;
+//!   [`breaker`] stops a run whose rows keep failing.
 //! - [`engine`]: drives each row through GetVerifyToken, SubmitMaterials and GetStatus on a
 //!   pool of workers.
-//! - [`ledger`]: the durable SQLite record of every row, written before the run moves on.
+//! - [`ledger`]: the durable SQLite record of every row, written before the run moves on;
+//!   [`lock`] keeps a second run off it.
 //! - [`report`]: the report table, built from the ledger.
 //! - [`run`] and [`cli`]: the commands that tie these together.
 //!

@@ -482,3 +482,44 @@ fn every_source_form_of_an_image_reaches_the_service() {
         );
     }
 }
+
+#[test]
+fn refused_credentials_stop_the_run_at_once_with_code_3() {
+    let work = Workspace::new(30);
+    let sandbox = work.sandbox(|_| {});
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "20/s", "");
+
+    let output = crate::support::binary()
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "not-the-secret")
+        .arg("run")
+        .arg(&spec)
+        .args(["--endpoint", &sandbox.url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("SignatureDoesNotMatch"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !stderr(&output).contains("not-the-secret"),
+        "the secret was printed"
+    );
+    let calls = sandbox.stats().action(Action::GetVerifyToken).arrived;
+    assert!(calls < 30, "{calls} calls: the run went on row after row");
+}
+
+#[test]
+fn max_duration_ends_the_run_gracefully_with_code_5() {
+    let work = Workspace::new(40);
+    let sandbox = work.sandbox(|_| {});
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "5/s", "");
+
+    let output = run(&spec, &sandbox.url(), &["--max-duration", "1s"]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let report = read_report(&work.path("out/report.csv"));
+    assert_eq!(report.len(), 40);
+    assert!(report.iter().any(|l| l["outcome"] == "pending"));
+    assert_no_ticket_submitted_twice(&sandbox.stats());
+}
