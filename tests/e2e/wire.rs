@@ -99,6 +99,15 @@ fn submit(client: &Client, token: &str, name: &str, face: &str) -> Result<i32, C
     Ok(reply.data.status_code)
 }
 
+/// The StatusCode GetStatus reports for a ticket of RPBasic.
+fn status_of(client: &Client, ticket: &str) -> i32 {
+    client
+        .get_status("RPBasic", ticket)
+        .unwrap()
+        .data
+        .status_code
+}
+
 fn base64_face() -> String {
     format!("base64://{}", face_png().1)
 }
@@ -331,14 +340,7 @@ fn injected_errors_come_before_any_change() {
     assert_eq!(error.code(), Some("Error.InternalError"));
 
     sandbox.set_faults(Faults::default());
-    assert_eq!(
-        client
-            .get_status("RPBasic", "t-faults")
-            .unwrap()
-            .data
-            .status_code,
-        -1
-    );
+    assert_eq!(status_of(&client, "t-faults"), -1);
     assert_eq!(sandbox.stats().submissions("RPBasic", "t-faults"), 0);
 }
 
@@ -365,14 +367,7 @@ fn a_dropped_answer_still_commits_the_submission() {
     );
 
     sandbox.set_faults(Faults::default());
-    assert_eq!(
-        client
-            .get_status("RPBasic", "t-drop")
-            .unwrap()
-            .data
-            .status_code,
-        1
-    );
+    assert_eq!(status_of(&client, "t-drop"), 1);
     assert_eq!(sandbox.stats().submissions("RPBasic", "t-drop"), 1);
 }
 
