@@ -413,9 +413,10 @@ fn a_wrong_secret_gets_the_string_the_server_signed() {
     let CallError::Api { message, .. } = &error else {
         unreachable!()
     };
-    assert_eq!(message.matches(':').count(), 1, "{message}");
-    let (_, quoted) = message.split_once(STRING_TO_SIGN_MARKER).unwrap();
-    assert!(quoted.starts_with("GET&%2F&AccessKeyId%3Dsandbox-test-id%26Action%3DGetStatus"));
+    // The client keeps the quoted StringToSign out of its errors: for SubmitMaterials it
+    // holds every material. The raw answer below still carries it.
+    assert!(message.contains("left out"), "{message}");
+    assert!(!message.contains("AccessKeyId%3D"), "{message}");
 
     // Signed by hand, to compare the quoted StringToSign with the one signed.
     let mut query = EncodedParams::default();
@@ -445,6 +446,8 @@ fn a_wrong_secret_gets_the_string_the_server_signed() {
     assert_eq!(response.status().as_u16(), 400);
     let error: serde_json::Value = serde_json::from_str(&response.text().unwrap()).unwrap();
     let message = error["Message"].as_str().unwrap();
+    assert_eq!(message.matches(':').count(), 1, "{message}");
+    assert!(message.contains(STRING_TO_SIGN_MARKER), "{message}");
     assert_eq!(message.split_once(':').unwrap().1, signed);
     assert_eq!(sandbox.stats().signature_failures, 2);
 }
