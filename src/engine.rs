@@ -487,10 +487,8 @@ impl<'a> Engine<'a> {
                     None => return Ok(()),
                 },
             };
-            match self.submit(&job, &verify_token)? {
-                Next::Done => return Ok(()),
-                Next::Resubmit => {}
-                Next::RenewToken => {}
+            if let Next::Done = self.submit(&job, &verify_token)? {
+                return Ok(());
             }
         }
         let message = format!("gave up after {MAX_ROUNDS} rounds of submission");
@@ -550,14 +548,13 @@ impl<'a> Engine<'a> {
             Err(Failure::Call(_, Decision::RenewToken)) => {
                 tracing::info!("VerifyToken expired; getting a new one for the same ticket");
                 self.ledger.record_not_landed(&job.key)?;
-                Ok(Next::RenewToken)
+                Ok(Next::Again)
             }
-            Err(Failure::Call(error, Decision::Settle { reason })) => {
+            Err(Failure::Call(_, Decision::Settle { reason })) => {
                 tracing::warn!(%reason, "the submission may have landed; asking GetStatus");
-                let _ = error;
                 match self.settle(job)? {
                     Settled::Handled => Ok(Next::Done),
-                    Settled::NotLanded => Ok(Next::Resubmit),
+                    Settled::NotLanded => Ok(Next::Again),
                 }
             }
             Err(Failure::Call(error, decision)) => {
@@ -779,9 +776,11 @@ thread_local! {
 
 /// What to do after one submission round.
 enum Next {
+    /// The row has an outcome or waits in review.
     Done,
-    Resubmit,
-    RenewToken,
+    /// Submit again, under a new VerifyToken: the last one expired, or the submission
+    /// never landed.
+    Again,
 }
 
 /// A short code for a failure that has no API code.

@@ -71,11 +71,8 @@ pub struct Line {
 impl Line {
     /// The line of a ledger entry.
     pub fn from_entry(entry: Entry) -> Line {
-        let outcome = match (entry.outcome, entry.state) {
-            (Some(outcome), _) => outcome,
-            // Read but not finished: the run stopped while it was under way.
-            (None, _) => Outcome::Pending,
-        };
+        // A row without an outcome was read, and the run stopped while it was under way.
+        let outcome = entry.outcome.unwrap_or(Outcome::Pending);
         let error_message = match (&entry.error_message, entry.outcome, entry.state) {
             (None, None, Some(State::New | State::Token)) => {
                 Some("not finished; the next run continues it".to_string())
