@@ -4,6 +4,8 @@
 //!
 //! - [`spec`]: the YAML pipeline spec, parsed as typed, then validated into a [`spec::Pipeline`].
 //! - [`source`]: streams the rows of the CSV, TSV or Parquet input.
+//! - [`images`]: checks that a photo is a whole JPEG or PNG of a usable size, and fits one
+//!   over the per-image limit by re-encoding it.
 //! - [`materials`]: picks each row's materials from its columns and image files, and encodes
 //!   them into a SubmitMaterials body.
 //! - [`cloudauth`]: the wire. RPC signature v1, the typed API model of version 2018-09-16, a
@@ -25,6 +27,7 @@ pub mod breaker;
 pub mod cli;
 pub mod cloudauth;
 pub mod engine;
+pub mod images;
 pub mod ledger;
 pub mod limiter;
 pub mod lock;

@@ -9,11 +9,13 @@
 
 mod demo;
 mod face;
+mod oversize;
 mod people;
 mod rng;
 
 pub use super::idnumber::id_number;
 pub use demo::{AccountKind, DemoAccount, DemoManifest, DemoOptions, write_demo};
 pub use face::{id_card_front, jpeg, png, portrait};
+pub use oversize::{oversize_photo, with_exif_orientation};
 pub use people::{chinese_name, mobile};
 pub use rng::SplitMix64;
