@@ -26,12 +26,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::breaker::{Breaker, BreakerRule, is_infrastructure};
-use crate::cloudauth::api::{Action, Verdict, VerifyStatus};
+use crate::checks::{self, Problem, Reason};
+use crate::cloudauth::api::{Action, MaterialType, StsToken, Verdict, VerifyStatus};
 use crate::cloudauth::client::{Client, Reply};
 use crate::cloudauth::error::CallError;
+use crate::images::Depth;
 use crate::ledger::{Entry, Finished, Ledger, LedgerError, Outcome, State};
 use crate::limiter::Limiter;
-use crate::materials::{self, Material};
+use crate::materials::{self, Loaded, Material};
 use crate::progress::Progress;
 use crate::retry::{Backoff, Decision, classify};
 use crate::source::{Row, RowResult, Rows};
@@ -343,6 +345,18 @@ impl<'a> Engine<'a> {
             }
         };
         let (ticket_id, known) = match known {
+            Some(entry) if never_sent(&entry) => {
+                // Nothing was paid for this row: check it again, in case the input was
+                // fixed since.
+                self.ledger
+                    .restart(&key, &entry.ticket_id, entry.generation)?;
+                let ticket_id = if entry.ticket_id.is_empty() {
+                    base_ticket
+                } else {
+                    entry.ticket_id
+                };
+                (ticket_id, None)
+            }
             Some(entry) if self.options.reverify.wants(&entry) => {
                 let generation = entry.generation + 1;
                 let ticket_id = format!("{base_ticket}-r{generation}");
@@ -363,17 +377,24 @@ impl<'a> Engine<'a> {
             Some(entry) => (entry.ticket_id.clone(), Some(entry)),
             None => (base_ticket, None),
         };
+        if known.is_none()
+            && let Some(problem) = self.ticket_problem(&key, &ticket_id)?
+        {
+            self.ledger.insert_new(row.number, &key, "")?;
+            self.skip(&key, &[problem])?;
+            return Ok(None);
+        }
         self.ledger.insert_new(row.number, &key, &ticket_id)?;
-        let materials = match materials::resolve(self.pipeline, row) {
-            Ok(materials) => materials,
-            Err(unusable) => {
-                self.finish(
-                    &key,
-                    Finished::with_message(Outcome::Skipped, None, unusable.0),
-                )?;
-                return Ok(None);
-            }
-        };
+        let (materials, mut problems) = materials::resolve(self.pipeline, row);
+        problems.extend(checks::materials(
+            &materials,
+            &self.pipeline.images,
+            Depth::Header,
+        ));
+        if !problems.is_empty() && known.is_none() {
+            self.skip(&key, &problems)?;
+            return Ok(None);
+        }
         let resume = match known {
             Some(Entry {
                 state: Some(State::Sending | State::Review),
@@ -394,6 +415,33 @@ impl<'a> Engine<'a> {
             materials,
             resume,
         }))
+    }
+
+    /// Why `ticket_id` cannot be used for the row `key`: it is empty, or another row
+    /// holds it. Two rows under one ticket would each be settled with the other's verdict.
+    fn ticket_problem(&self, key: &str, ticket_id: &str) -> Result<Option<Problem>, LedgerError> {
+        if ticket_id.trim().is_empty() {
+            let detail = "the ticket id template gives an empty ticket id";
+            return Ok(Some(Problem::new(Reason::TicketMissing, detail)));
+        }
+        Ok(self
+            .ledger
+            .holder_of_ticket(ticket_id)?
+            .filter(|(holder, _)| holder != key)
+            .map(|(_, row)| {
+                let detail = format!("row {row} has the same ticket id {ticket_id}");
+                Problem::new(Reason::TicketDuplicate, detail)
+            }))
+    }
+
+    /// Records a row that fails the checks as skipped, with every reason.
+    fn skip(&self, key: &str, problems: &[Problem]) -> Result<(), LedgerError> {
+        let code = problems.first().map(|p| p.reason.code());
+        tracing::info!(code, "row skipped: it fails the checks");
+        self.finish(
+            key,
+            Finished::with_message(Outcome::Skipped, code, Problem::join(problems)),
+        )
     }
 
     /// Records a row that has no usable key under a key of its own, `#row-N`.
@@ -473,21 +521,30 @@ impl<'a> Engine<'a> {
                 Settled::NotLanded => job.resume = Resume::Fresh,
             }
         }
-        let mut token = match &job.resume {
-            Resume::Token { token, expires_at } if *expires_at > unix_now() + TOKEN_MARGIN_SECS => {
-                Some(token.clone())
+        let Some(loaded) = self.load(&job)? else {
+            return Ok(());
+        };
+        // A token kept in the ledger comes without the StsToken an upload needs.
+        let mut grant = match &job.resume {
+            Resume::Token { token, expires_at }
+                if *expires_at > unix_now() + TOKEN_MARGIN_SECS && !loaded.needs_upload() =>
+            {
+                Some(Grant {
+                    token: token.clone(),
+                    sts: None,
+                })
             }
             _ => None,
         };
         for _round in 0..MAX_ROUNDS {
-            let verify_token = match token.take() {
-                Some(token) => token,
+            let current = match grant.take() {
+                Some(grant) => grant,
                 None => match self.verify_token(&job)? {
-                    Some(token) => token,
+                    Some(grant) => grant,
                     None => return Ok(()),
                 },
             };
-            if let Next::Done = self.submit(&job, &verify_token)? {
+            if let Next::Done = self.submit(&job, &current, &loaded)? {
                 return Ok(());
             }
         }
@@ -499,8 +556,29 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Reads and fits the row's images, or finishes the row if they cannot be used.
+    fn load(&self, job: &Job) -> Result<Option<Loaded>, Failure> {
+        match materials::load(&job.materials, &self.pipeline.images) {
+            Ok(loaded) => {
+                if !loaded.notes.is_empty() {
+                    tracing::info!(images = %loaded.notes.join("; "), "images made to fit");
+                    self.ledger
+                        .record_images(&job.key, &loaded.notes.join("; "))?;
+                }
+                Ok(Some(loaded))
+            }
+            Err(unusable) => {
+                self.finish(
+                    &job.key,
+                    Finished::with_message(Outcome::Skipped, Some("image.unusable"), unusable.0),
+                )?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Gets a VerifyToken for the row's ticket, or finishes the row if none can be had.
-    fn verify_token(&self, job: &Job) -> Result<Option<String>, Failure> {
+    fn verify_token(&self, job: &Job) -> Result<Option<Grant>, Failure> {
         let biz = &self.pipeline.service.biz;
         let reply = self.call(Action::GetVerifyToken, || {
             Ok(self.client.get_verify_token(biz, &job.ticket_id, None))
@@ -512,7 +590,10 @@ impl<'a> Engine<'a> {
                     unix_now() + i64::try_from(token.duration_seconds).unwrap_or(i64::MAX / 2);
                 self.ledger
                     .record_token(&job.key, &token.token, expires_at)?;
-                Ok(Some(token.token))
+                Ok(Some(Grant {
+                    token: token.token,
+                    sts: reply.data.sts_token,
+                }))
             }
             Err(Failure::Call(error, decision)) => {
                 self.give_up(job, &error, &decision)?;
@@ -523,14 +604,22 @@ impl<'a> Engine<'a> {
     }
 
     /// Sends the row's materials once and acts on the answer.
-    fn submit(&self, job: &Job, verify_token: &str) -> Result<Next, Failure> {
-        let body = match materials::encode(verify_token, &job.materials) {
-            Ok(body) => body,
-            Err(unusable) => {
+    fn submit(&self, job: &Job, grant: &Grant, loaded: &Loaded) -> Result<Next, Failure> {
+        let upload = |kind, bytes: &[u8]| self.upload(grant.sts.as_ref(), kind, bytes);
+        let body = match loaded.body(&grant.token, upload) {
+            Ok(Ok(body)) => body,
+            Ok(Err(unusable)) => {
                 self.finish(
                     &job.key,
-                    Finished::with_message(Outcome::Skipped, None, unusable.0),
+                    Finished::with_message(Outcome::Skipped, Some("image.unusable"), unusable.0),
                 )?;
+                return Ok(Next::Done);
+            }
+            Err(failed) => {
+                tracing::error!(row = job.number, code = %failed.code, "row given up: {}", failed.message);
+                let done =
+                    Finished::with_message(Outcome::Error, Some(&failed.code), failed.message);
+                self.finish(&job.key, done)?;
                 return Ok(Next::Done);
             }
         };
@@ -563,6 +652,58 @@ impl<'a> Engine<'a> {
                 Ok(Next::Done)
             }
             Err(ledger) => Err(ledger),
+        }
+    }
+
+    /// Uploads one image to the service's OSS bucket and returns its `oss://` address.
+    /// PutObject under a fresh key is safe to repeat, so every failure that may pass is
+    /// retried, including one that went unanswered.
+    fn upload(
+        &self,
+        sts: Option<&StsToken>,
+        kind: MaterialType,
+        bytes: &[u8],
+    ) -> Result<String, UploadFailed> {
+        let Some(sts) = sts else {
+            return Err(UploadFailed {
+                code: "Upload.NoStsToken".to_string(),
+                message: format!("{kind} must go through OSS, but GetVerifyToken gave no StsToken"),
+            });
+        };
+        let content_type = materials::content_type(bytes);
+        let extension = if content_type == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        };
+        let name = format!("{:016x}.{extension}", rand::random::<u64>());
+        let mut retries = 0;
+        loop {
+            let error = match self
+                .client
+                .put_object(sts, &name, bytes.to_vec(), content_type)
+            {
+                Ok(address) => return Ok(address),
+                Err(error) => error,
+            };
+            let passing = match &error {
+                CallError::NotSent { .. } | CallError::Unanswered { .. } => true,
+                CallError::Api { status, .. } | CallError::Undecodable { status, .. } => {
+                    *status >= 500 || *status == 429
+                }
+            };
+            if !passing || !self.backoff.allows(retries) || self.stopping() {
+                return Err(UploadFailed {
+                    code: error
+                        .code()
+                        .map_or_else(|| transport_code(&error), str::to_string),
+                    message: format!("uploading {kind} to OSS failed: {error}"),
+                });
+            }
+            let delay = self.backoff.delay(retries, rand::random::<f64>());
+            tracing::warn!(%kind, %error, retry = retries + 1, "retrying the upload");
+            std::thread::sleep(delay);
+            retries += 1;
         }
     }
 
@@ -772,6 +913,26 @@ impl<'a> Engine<'a> {
 thread_local! {
     /// Time the current worker's row has spent in calls, for sizing the gate.
     static CALL_TIME: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+}
+
+/// A VerifyToken, with the OSS credentials that came with it.
+struct Grant {
+    token: String,
+    sts: Option<StsToken>,
+}
+
+/// An image that could not be uploaded to OSS.
+struct UploadFailed {
+    code: String,
+    message: String,
+}
+
+/// Whether `entry` is a row that was skipped before anything was sent for it.
+fn never_sent(entry: &Entry) -> bool {
+    entry.state == Some(State::Done)
+        && entry.outcome == Some(Outcome::Skipped)
+        && entry.attempts == 0
+        && !entry.key.starts_with("#row-")
 }
 
 /// What to do after one submission round.

@@ -399,19 +399,22 @@ fn downscaled(
     let floor = floor_scale(width, height);
     let mut step = first_step(estimate, max_bytes);
 
-    while floor < 1.0 {
-        let scale = SCALE_STEP.powi(step).max(floor);
-        let (w, h) = scaled_size(width, height, scale);
-        let resized = imageops::resize(picture, w, h, FilterType::CatmullRom);
-        let attempt = encode(&resized, SCALED_QUALITY)?;
-        if attempt.bytes.len() <= max_bytes {
-            return Ok(attempt);
+    // A picture already at its floor has no smaller size to try.
+    if floor < 1.0 {
+        loop {
+            let scale = SCALE_STEP.powi(step).max(floor);
+            let (w, h) = scaled_size(width, height, scale);
+            let resized = imageops::resize(picture, w, h, FilterType::CatmullRom);
+            let attempt = encode(&resized, SCALED_QUALITY)?;
+            if attempt.bytes.len() <= max_bytes {
+                return Ok(attempt);
+            }
+            smallest = attempt;
+            if scale <= floor {
+                break;
+            }
+            step += 1;
         }
-        smallest = attempt;
-        if scale <= floor {
-            break;
-        }
-        step += 1;
     }
 
     Err(ImageError::CannotFit {

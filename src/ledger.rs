@@ -134,18 +134,20 @@ pub struct Entry {
     pub latency_ms: Option<i64>,
     /// 1 for the first verification of the row, 2 and up for each re-verification.
     pub generation: u32,
+    /// What was done to the row's images to make them fit.
+    pub images: Option<String>,
 }
 
 /// A ledger that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// SQLite failed.
-    #[error("ledger {path}: {source}")]
+    #[error("ledger {path}: {cause}")]
     Sqlite {
         /// The ledger file.
         path: PathBuf,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// SQLite's error, shown in the message rather than as a separate cause.
+        cause: rusqlite::Error,
     },
     /// The ledger belongs to another spec.
     #[error(
@@ -160,12 +162,12 @@ pub enum LedgerError {
         expected: String,
     },
     /// The folder cannot be created.
-    #[error("cannot create the folder of ledger {path}: {source}")]
+    #[error("cannot create the folder of ledger {path}: {cause}")]
     Folder {
         /// The ledger file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -198,22 +200,24 @@ CREATE TABLE IF NOT EXISTS rows (
     completed_at TEXT,
     latency_ms INTEGER,
     generation INTEGER NOT NULL DEFAULT 1,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    images TEXT
 );
 CREATE INDEX IF NOT EXISTS rows_by_row ON rows(row);
+CREATE INDEX IF NOT EXISTS rows_by_ticket ON rows(ticket_id);
 ";
 
 const COLUMNS: &str = "row, key, ticket_id, state, verify_token, token_expires_at, outcome, status_code, \
     similarity_score, authority_comparison_score, audit_conclusions, error_code, error_message, \
-    request_id, attempts, submitted_at, completed_at, latency_ms, generation";
+    request_id, attempts, submitted_at, completed_at, latency_ms, generation, images";
 
 impl Ledger {
     /// Opens or creates the ledger of pipeline `name` at `path`.
     pub fn open(path: &Path, name: &str) -> Result<Ledger, LedgerError> {
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|source| LedgerError::Folder {
+            std::fs::create_dir_all(folder).map_err(|cause| LedgerError::Folder {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         }
         let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
@@ -229,6 +233,7 @@ impl Ledger {
     pub fn open_existing(path: &Path) -> Result<Ledger, LedgerError> {
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(path, e))?;
+        add_missing_columns(&conn).map_err(|e| sqlite(path, e))?;
         Ok(Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -250,6 +255,7 @@ impl Ledger {
             .map_err(|e| sqlite(&self.path, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| sqlite(&self.path, e))?;
+        add_missing_columns(&conn).map_err(|e| sqlite(&self.path, e))?;
         let found: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE name = 'pipeline'", [], |r| {
                 r.get(0)
@@ -335,9 +341,29 @@ impl Ledger {
                 token_expires_at = NULL, outcome = NULL, status_code = NULL, similarity_score = NULL,
                 authority_comparison_score = NULL, audit_conclusions = NULL, error_code = NULL,
                 error_message = NULL, request_id = NULL, attempts = 0, submitted_at = NULL,
-                completed_at = NULL, latency_ms = NULL, updated_at = ?4
+                completed_at = NULL, latency_ms = NULL, images = NULL, updated_at = ?4
              WHERE key = ?1",
             params![key, ticket_id, i64::from(generation), now()],
+        )
+    }
+
+    /// The key and input row of the row holding `ticket_id`, if any.
+    pub fn holder_of_ticket(&self, ticket_id: &str) -> Result<Option<(String, u64)>, LedgerError> {
+        self.lock()
+            .query_row(
+                "SELECT key, row FROM rows WHERE ticket_id = ?1 LIMIT 1",
+                [ticket_id],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
+    /// Records what was done to a row's images to make them fit.
+    pub fn record_images(&self, key: &str, notes: &str) -> Result<(), LedgerError> {
+        self.update(
+            "UPDATE rows SET images = ?2, updated_at = ?3 WHERE key = ?1",
+            params![key, notes, now()],
         )
     }
 
@@ -495,6 +521,18 @@ impl Finished {
     }
 }
 
+/// Brings a ledger written by an earlier version up to the current columns.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare("SELECT name FROM pragma_table_info('rows')")?;
+    let names: Vec<String> = statement
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !names.iter().any(|n| n == "images") {
+        conn.execute_batch("ALTER TABLE rows ADD COLUMN images TEXT")?;
+    }
+    Ok(())
+}
+
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
         row: r.get::<_, i64>(0)? as u64,
@@ -519,13 +557,14 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
         completed_at: r.get(16)?,
         latency_ms: r.get(17)?,
         generation: r.get::<_, i64>(18)? as u32,
+        images: r.get(19)?,
     })
 }
 
-fn sqlite(path: &Path, source: rusqlite::Error) -> LedgerError {
+fn sqlite(path: &Path, cause: rusqlite::Error) -> LedgerError {
     LedgerError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

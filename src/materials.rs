@@ -1,23 +1,26 @@
 //! Turns a row into the materials of one SubmitMaterials call.
 //!
-//! This happens in two steps. [`resolve`] runs as the row comes in: it picks each value
+//! This happens in three steps. [`resolve`] runs as the row comes in: it picks each value
 //! from its column or file template and checks that it is there (a cell is filled, a file
 //! exists), without reading any image, so that a row that cannot be submitted is skipped
-//! before anything is paid for. [`encode`] runs once the VerifyToken is known: it reads each
-//! image file once and base64-encodes it straight into the percent-encoded form body.
+//! before anything is paid for. [`load`] reads the images once the row is about to be sent
+//! and makes them fit: a photo over `images.max_bytes` is re-encoded, uploaded or refused as
+//! the spec says, and photos that would take the body over 8 MB go to OSS. [`Loaded::body`]
+//! then base64-encodes the rest straight into the percent-encoded form body for a token.
 
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::cloudauth::api::{MAX_BODY_BYTES, MAX_IMAGE_BYTES, MaterialType};
+use crate::checks::{Problem, Reason};
+use crate::cloudauth::api::{MAX_BODY_BYTES, MaterialType};
 use crate::cloudauth::client::{SubmitBody, SubmitBodyBuilder};
 use crate::cloudauth::percent;
+use crate::images;
 use crate::source::Row;
-use crate::spec::{MaterialSource, Pipeline};
+use crate::spec::{Fit, ImagePolicy, MaterialSource, Pipeline};
 
 /// A material's value, located but not yet loaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,46 +46,57 @@ pub struct Material {
     pub value: Value,
 }
 
-/// Why a row cannot be submitted. The message names the material and the place, never
-/// the personal value itself.
+/// Why a row's materials cannot be sent. The message names the material and the place,
+/// never the personal value itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Unusable(pub String);
 
-/// Picks every material of `row`, checking that the required ones are there.
-pub fn resolve(pipeline: &Pipeline, row: &Row) -> Result<Vec<Material>, Unusable> {
+/// Picks every material of `row`, with a problem for each required one that is not there.
+pub fn resolve(pipeline: &Pipeline, row: &Row) -> (Vec<Material>, Vec<Problem>) {
     let mut materials = Vec::with_capacity(pipeline.materials.len());
+    let mut problems = Vec::new();
     for spec in &pipeline.materials {
         let found = match &spec.source {
-            MaterialSource::Column(column) => from_column(pipeline, row, spec.kind, column)?,
-            MaterialSource::File(template) => {
-                let name = template
-                    .render(|c| row.get(c))
-                    .map_err(|e| Unusable(format!("{}: cannot name the file: {e}", spec.kind)))?;
-                from_file(spec.kind, &crate::spec::resolve(&pipeline.base_dir, &name))?
-            }
+            MaterialSource::Column(column) => from_column(pipeline, row, spec.kind, column),
+            MaterialSource::File(template) => match template.render(|c| row.get(c)) {
+                Ok(name) => from_file(spec.kind, &crate::spec::resolve(&pipeline.base_dir, &name)),
+                Err(e) => Err(Problem::new(
+                    Reason::ImageMissing,
+                    format!("{}: cannot name the file: {e}", spec.kind),
+                )),
+            },
         };
         match found {
-            Some(value) => materials.push(Material {
+            Ok(Some(value)) => materials.push(Material {
                 kind: spec.kind,
                 value,
             }),
-            None if spec.required => return Err(missing(spec, row)),
-            None => {}
+            Ok(None) if spec.required => problems.push(missing(pipeline, spec, row)),
+            Ok(None) => {}
+            Err(problem) => problems.push(problem),
         }
     }
-    Ok(materials)
+    (materials, problems)
 }
 
-fn missing(spec: &crate::spec::MaterialSpec, row: &Row) -> Unusable {
+fn missing(pipeline: &Pipeline, spec: &crate::spec::MaterialSpec, row: &Row) -> Problem {
     match &spec.source {
-        MaterialSource::Column(column) => Unusable(format!(
-            "{} is missing: column {column} is empty",
-            spec.kind
-        )),
+        MaterialSource::Column(column) if spec.kind.is_image() => Problem::new(
+            Reason::ImageMissing,
+            format!("{} is missing: column {column} is empty", spec.kind),
+        ),
+        MaterialSource::Column(column) => Problem::new(
+            Reason::ValueMissing,
+            format!("{} is missing: column {column} is empty", spec.kind),
+        ),
         MaterialSource::File(template) => {
             let name = template.render(|c| row.get(c)).unwrap_or_default();
-            Unusable(format!("{} is missing: no file {name}", spec.kind))
+            let path = crate::spec::resolve(&pipeline.base_dir, &name);
+            Problem::new(
+                Reason::ImageMissing,
+                format!("{} is missing: no file {}", spec.kind, path.display()),
+            )
         }
     }
 }
@@ -92,7 +106,7 @@ fn from_column(
     row: &Row,
     kind: MaterialType,
     column: &str,
-) -> Result<Option<Value>, Unusable> {
+) -> Result<Option<Value>, Problem> {
     let cell = row.get(column).unwrap_or("").trim();
     if cell.is_empty() {
         return Ok(None);
@@ -108,16 +122,23 @@ fn from_column(
         return Ok(Some(Value::Text(format!("base64://{data}"))));
     }
     if cell.starts_with("data:") {
-        return Err(Unusable(format!(
-            "{kind} (column {column}): a data: URI must be base64, as in data:image/jpeg;base64,..."
-        )));
+        return Err(Problem::new(
+            Reason::ImageUnreadable,
+            format!(
+                "{kind} (column {column}): a data: URI must be base64, as in \
+                 data:image/jpeg;base64,..."
+            ),
+        ));
     }
     let path = crate::spec::resolve(&pipeline.base_dir, cell);
     from_file(kind, &path)?.map(Some).ok_or_else(|| {
-        Unusable(format!(
-            "{kind} is missing: no file {} (column {column})",
-            path.display()
-        ))
+        Problem::new(
+            Reason::ImageMissing,
+            format!(
+                "{kind} is missing: no file {} (column {column})",
+                path.display()
+            ),
+        )
     })
 }
 
@@ -128,82 +149,243 @@ fn strip_data_uri(cell: &str) -> Option<&str> {
     media.ends_with(";base64").then_some(data)
 }
 
-fn from_file(kind: MaterialType, path: &Path) -> Result<Option<Value>, Unusable> {
+fn from_file(kind: MaterialType, path: &Path) -> Result<Option<Value>, Problem> {
+    let unreadable = |why: String| Problem::new(Reason::ImageUnreadable, why);
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => {
-            if meta.len() > MAX_IMAGE_BYTES as u64 {
-                let message = format!(
-                    "{kind}: {} is {} bytes, over the {} byte limit of one image",
-                    path.display(),
-                    meta.len(),
-                    MAX_IMAGE_BYTES
-                );
-                return Err(Unusable(message));
-            }
-            Ok(Some(Value::File {
-                path: path.to_path_buf(),
-                bytes: meta.len(),
-            }))
-        }
-        Ok(_) => Err(Unusable(format!(
+        Ok(meta) if meta.is_file() => Ok(Some(Value::File {
+            path: path.to_path_buf(),
+            bytes: meta.len(),
+        })),
+        Ok(_) => Err(unreadable(format!(
             "{kind}: {} is not a file",
             path.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Unusable(format!(
+        Err(e) => Err(unreadable(format!(
             "{kind}: cannot read {}: {e}",
             path.display()
         ))),
     }
 }
 
-/// The encoded size of a body carrying `materials`, before reading any file.
-pub fn estimated_body_bytes(materials: &[Material]) -> usize {
-    materials
-        .iter()
-        .map(|m| match &m.value {
-            // Percent-encoding grows base64 by the share of `+` and `/`, about 3 in 64,
-            // each taking 3 bytes instead of 1.
-            Value::File { bytes, .. } => (*bytes as usize).div_ceil(3) * 4 * 35 / 32 + 64,
-            Value::Text(text) => text.len() * 3 + 64,
-        })
-        .sum()
+/// Room left in a body for the parameters other than the materials, and for the
+/// estimate's error.
+const BODY_MARGIN: usize = 16 * 1024;
+
+/// The most an `oss://bucket:key` address takes in a body.
+const OSS_ADDRESS_LEN: usize = 256;
+
+/// A row's materials, read and fitted, ready to be encoded for a token.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    parts: Vec<Part>,
+    /// What was done to make the images fit, one note per image, for the report.
+    pub notes: Vec<String>,
 }
 
-/// Reads the images and encodes the SubmitMaterials body for `verify_token`.
-pub fn encode(verify_token: &str, materials: &[Material]) -> Result<SubmitBody, Unusable> {
-    let mut body = SubmitBodyBuilder::new(verify_token, estimated_body_bytes(materials) + 128);
-    let mut raw = Vec::new();
+#[derive(Debug, Clone)]
+enum Part {
+    /// Sent as it is.
+    Text(MaterialType, String),
+    /// Sent inline as `base64://`.
+    Inline(MaterialType, Vec<u8>),
+    /// Uploaded to OSS, and sent as its `oss://` address.
+    Upload(MaterialType, Vec<u8>),
+}
+
+impl Part {
+    /// The part's share of the encoded body.
+    fn encoded_len(&self) -> usize {
+        match self {
+            Part::Text(_, text) => text.len() * 3 + 64,
+            // Percent-encoding grows base64 by the share of `+` and `/`, about 3 in 64,
+            // each taking 3 bytes instead of 1.
+            Part::Inline(_, bytes) => base64_len(bytes.len()) + 64,
+            Part::Upload(..) => OSS_ADDRESS_LEN,
+        }
+    }
+}
+
+/// Reads a row's images and makes them fit under `policy` and the body limit.
+pub fn load(materials: &[Material], policy: &ImagePolicy) -> Result<Loaded, Unusable> {
+    let mut loaded = Loaded {
+        parts: Vec::with_capacity(materials.len()),
+        notes: Vec::new(),
+    };
     for material in materials {
-        match &material.value {
-            Value::Text(text) => body.text(material.kind, text),
+        let part = match &material.value {
+            Value::Text(text) => Part::Text(material.kind, text.clone()),
             Value::File { path, .. } => {
-                raw.clear();
-                read_file(path, &mut raw).map_err(|e| {
+                let bytes = std::fs::read(path).map_err(|e| {
                     Unusable(format!(
                         "{}: cannot read {}: {e}",
                         material.kind,
                         path.display()
                     ))
                 })?;
-                body.with(material.kind, |out| encode_base64_value(out, &raw));
+                fit_one(material.kind, path, bytes, policy, &mut loaded.notes)?
+            }
+        };
+        loaded.parts.push(part);
+    }
+    loaded.upload_largest_until_it_fits();
+    Ok(loaded)
+}
+
+/// An image file as it will be sent: unchanged, re-encoded, or marked for upload.
+fn fit_one(
+    kind: MaterialType,
+    path: &Path,
+    bytes: Vec<u8>,
+    policy: &ImagePolicy,
+    notes: &mut Vec<String>,
+) -> Result<Part, Unusable> {
+    if bytes.len() <= policy.max_bytes {
+        return Ok(Part::Inline(kind, bytes));
+    }
+    match policy.fit {
+        Fit::Recompress => {
+            let fitted = images::fit(&bytes, policy.max_bytes)
+                .map_err(|e| Unusable(format!("{kind}: {}: {e}", path.display())))?;
+            notes.push(format!("{kind} {}", fitted.describe()));
+            Ok(Part::Inline(kind, fitted.bytes))
+        }
+        Fit::Upload => {
+            notes.push(format!(
+                "{kind} uploaded to OSS unchanged ({} bytes, over {})",
+                bytes.len(),
+                policy.max_bytes
+            ));
+            Ok(Part::Upload(kind, bytes))
+        }
+        Fit::Reject => Err(Unusable(format!(
+            "{kind}: {} is {} bytes, over the {} byte limit (images.fit: reject)",
+            path.display(),
+            bytes.len(),
+            policy.max_bytes
+        ))),
+    }
+}
+
+impl Loaded {
+    /// Moves the largest inline images to OSS until the body fits under 8 MB.
+    fn upload_largest_until_it_fits(&mut self) {
+        let sizes: Vec<(usize, bool)> = self
+            .parts
+            .iter()
+            .map(|p| (p.encoded_len(), matches!(p, Part::Inline(..))))
+            .collect();
+        for index in moved_to_oss(sizes) {
+            let part = &mut self.parts[index];
+            if let Part::Inline(kind, bytes) = part {
+                self.notes.push(format!(
+                    "{kind} uploaded to OSS: the request body would exceed {MAX_BODY_BYTES} bytes"
+                ));
+                *part = Part::Upload(*kind, std::mem::take(bytes));
             }
         }
     }
-    if body.len() > MAX_BODY_BYTES {
-        let message = format!(
-            "the request body would be {} bytes, over the {MAX_BODY_BYTES} byte limit",
-            body.len()
-        );
-        return Err(Unusable(message));
+
+    /// Whether some image goes through OSS, which needs the StsToken of a VerifyToken.
+    pub fn needs_upload(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Upload(..)))
     }
-    Ok(body.finish())
+
+    /// Encodes the SubmitMaterials body for `verify_token`, calling `upload` for each image
+    /// that goes through OSS; it returns the image's `oss://` address.
+    pub fn body<E>(
+        &self,
+        verify_token: &str,
+        mut upload: impl FnMut(MaterialType, &[u8]) -> Result<String, E>,
+    ) -> Result<Result<SubmitBody, Unusable>, E> {
+        let estimate: usize = self.parts.iter().map(Part::encoded_len).sum();
+        let mut body = SubmitBodyBuilder::new(verify_token, estimate + 128);
+        for part in &self.parts {
+            match part {
+                Part::Text(kind, text) => body.text(*kind, text),
+                Part::Inline(kind, bytes) => {
+                    body.with(*kind, |out| encode_base64_value(out, bytes));
+                }
+                Part::Upload(kind, bytes) => body.text(*kind, &upload(*kind, bytes)?),
+            }
+        }
+        if body.len() > MAX_BODY_BYTES {
+            let message = format!(
+                "the request body would be {} bytes, over the {MAX_BODY_BYTES} byte limit",
+                body.len()
+            );
+            return Ok(Err(Unusable(message)));
+        }
+        Ok(Ok(body.finish()))
+    }
 }
 
-fn read_file(path: &Path, into: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
-    file.read_to_end(into)?;
-    Ok(())
+/// The parts, given as (encoded size, may move), that go to OSS so that the body fits:
+/// the largest first, since each upload costs a round trip however small the image.
+fn moved_to_oss(mut sizes: Vec<(usize, bool)>) -> Vec<usize> {
+    let limit = MAX_BODY_BYTES - BODY_MARGIN;
+    let mut moved = Vec::new();
+    while sizes.iter().map(|(size, _)| size).sum::<usize>() > limit {
+        let largest = sizes
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, movable))| *movable)
+            .max_by_key(|(_, (size, _))| *size)
+            .map(|(index, _)| index);
+        let Some(index) = largest else { break };
+        sizes[index] = (OSS_ADDRESS_LEN, false);
+        moved.push(index);
+    }
+    moved
+}
+
+/// What sending a row's materials will take, judged from file sizes alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Images to re-encode to fit `images.max_bytes`.
+    pub reencoded: usize,
+    /// Images to upload to OSS (PutObject calls).
+    pub uploaded: usize,
+}
+
+/// The [`Footprint`] of `materials` under `policy`, the way [`load`] will treat them,
+/// assuming a re-encoded image comes out at the limit.
+pub fn footprint(materials: &[Material], policy: &ImagePolicy) -> Footprint {
+    let mut footprint = Footprint::default();
+    let mut sizes = Vec::with_capacity(materials.len());
+    for material in materials {
+        let part_size = |bytes: usize| base64_len(bytes) + 64;
+        match &material.value {
+            Value::File { bytes, .. } if *bytes as usize > policy.max_bytes => match policy.fit {
+                Fit::Recompress => {
+                    footprint.reencoded += 1;
+                    sizes.push((part_size(policy.max_bytes), true));
+                }
+                Fit::Upload => {
+                    footprint.uploaded += 1;
+                    sizes.push((OSS_ADDRESS_LEN, false));
+                }
+                Fit::Reject => sizes.push((0, false)),
+            },
+            Value::File { bytes, .. } => sizes.push((part_size(*bytes as usize), true)),
+            Value::Text(text) => sizes.push((text.len() * 3 + 64, false)),
+        }
+    }
+    footprint.uploaded += moved_to_oss(sizes).len();
+    footprint
+}
+
+/// The percent-encoded size of the base64 of `bytes` bytes.
+fn base64_len(bytes: usize) -> usize {
+    bytes.div_ceil(3) * 4 * 35 / 32
+}
+
+/// The MIME type of an image to upload, from its first bytes.
+pub fn content_type(bytes: &[u8]) -> &'static str {
+    match images::Format::sniff(bytes) {
+        Some(images::Format::Png) => "image/png",
+        _ => "image/jpeg",
+    }
 }
 
 /// Appends `base64://<base64 of bytes>`, percent-encoded, without building the base64
@@ -257,31 +439,88 @@ mod tests {
         assert_eq!(strip_data_uri("image.png"), None);
     }
 
+    fn file(dir: &Path, name: &str, bytes: usize) -> Material {
+        let path = dir.join(name);
+        let content: Vec<u8> = (0..bytes as u32).map(|i| (i * 31 % 256) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        Material {
+            kind: MaterialType::FacePic,
+            value: Value::File {
+                path,
+                bytes: bytes as u64,
+            },
+        }
+    }
+
+    fn no_upload(_: MaterialType, _: &[u8]) -> Result<String, ()> {
+        Err(())
+    }
+
     #[test]
     fn size_estimate_covers_the_encoded_body() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.jpg");
-        let bytes: Vec<u8> = (0..30_000u32).map(|i| (i * 31 % 256) as u8).collect();
-        std::fs::write(&path, &bytes).unwrap();
         let materials = vec![
             Material {
                 kind: MaterialType::Name,
                 value: Value::Text("张三".into()),
             },
-            Material {
-                kind: MaterialType::FacePic,
-                value: Value::File {
-                    path,
-                    bytes: 30_000,
-                },
-            },
+            file(dir.path(), "x.jpg", 30_000),
         ];
-        let body = encode("token", &materials).unwrap();
-        assert!(
-            body.len() <= estimated_body_bytes(&materials) + 128,
-            "{} > estimate",
-            body.len()
-        );
+        let loaded = load(&materials, &ImagePolicy::default()).unwrap();
+        let estimate: usize = loaded.parts.iter().map(Part::encoded_len).sum();
+        let body = loaded.body("token", no_upload).unwrap().unwrap();
+        assert!(body.len() <= estimate + 128, "{} > {estimate}", body.len());
         assert_eq!(body.materials(), 2);
+        assert!(loaded.notes.is_empty());
+    }
+
+    #[test]
+    fn bodies_over_8_mb_send_their_largest_images_through_oss() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = ImagePolicy {
+            max_bytes: 3_000_000,
+            ..ImagePolicy::default()
+        };
+        let materials: Vec<Material> = (0..4)
+            .map(|i| file(dir.path(), &format!("{i}.jpg"), 1_900_000 + i * 1000))
+            .collect();
+        let loaded = load(&materials, &policy).unwrap();
+        assert!(loaded.needs_upload());
+        let mut uploaded = Vec::new();
+        let body = loaded
+            .body("token", |kind, bytes| {
+                uploaded.push(bytes.len());
+                Ok::<_, ()>(format!("oss://bucket:{kind}"))
+            })
+            .unwrap()
+            .unwrap();
+        // Four images of 1.9 MB take about 2.8 MB each once base64- and percent-encoded,
+        // 11 MB in all; the two largest must go for the body to fit under 8 MB.
+        assert_eq!(uploaded, vec![1_902_000, 1_903_000]);
+        assert!(body.len() <= MAX_BODY_BYTES);
+        assert_eq!(loaded.notes.len(), 2, "{:?}", loaded.notes);
+    }
+
+    #[test]
+    fn oversize_images_follow_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![file(dir.path(), "big.jpg", 5_000)];
+        let policy = |fit| ImagePolicy {
+            max_bytes: 4_000,
+            fit,
+            ..ImagePolicy::default()
+        };
+        let rejected = load(&big, &policy(Fit::Reject)).unwrap_err();
+        assert!(rejected.0.contains("images.fit: reject"), "{rejected}");
+        let uploaded = load(&big, &policy(Fit::Upload)).unwrap();
+        assert!(uploaded.needs_upload());
+        assert!(
+            uploaded.notes[0].contains("unchanged"),
+            "{:?}",
+            uploaded.notes
+        );
+        // These bytes are no image, so re-encoding them must fail with a message.
+        let recompressed = load(&big, &policy(Fit::Recompress)).unwrap_err();
+        assert!(recompressed.0.contains("big.jpg"), "{recompressed}");
     }
 }

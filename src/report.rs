@@ -15,7 +15,7 @@ use crate::source::{self, RowResult};
 use crate::spec::{ReportFormat, SourceSpec};
 
 /// The report's columns, in order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "row",
     "key",
     "ticket_id",
@@ -31,6 +31,7 @@ pub const COLUMNS: [&str; 15] = [
     "submitted_at",
     "completed_at",
     "latency_ms",
+    "images",
 ];
 
 /// One line of the report.
@@ -66,6 +67,8 @@ pub struct Line {
     pub completed_at: Option<String>,
     /// From the first submission to the outcome.
     pub latency_ms: Option<i64>,
+    /// What was done to the row's images to make them fit: re-encoded, uploaded to OSS.
+    pub images: Option<String>,
 }
 
 impl Line {
@@ -102,6 +105,7 @@ impl Line {
             submitted_at: entry.submitted_at,
             completed_at: entry.completed_at,
             latency_ms: entry.latency_ms,
+            images: entry.images,
         }
     }
 
@@ -122,6 +126,7 @@ impl Line {
             submitted_at: None,
             completed_at: None,
             latency_ms: None,
+            images: None,
         }
     }
 }
@@ -381,6 +386,7 @@ mod parquet {
                 "latency_ms".into(),
                 lines.iter().map(|l| l.latency_ms).collect::<Vec<_>>(),
             ),
+            Column::new("images".into(), text(|l| l.images.as_deref())),
         ];
         DataFrame::new(lines.len(), columns)
     }

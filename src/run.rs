@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::report::{self, Tally};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
 use crate::source;
-use crate::spec::{self, Endpoint, Pipeline, ReportFormat};
+use crate::spec::{self, Endpoint, OnInvalid, Pipeline, ReportFormat};
 
 /// Environment variable holding the AccessKeyId for a real endpoint.
 pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
@@ -116,6 +116,11 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
         Err(held @ LockError::Held { .. }) => return Err(Locked(held).into()),
         Err(other) => return Err(Unusable(other.into()).into()),
     };
+    if pipeline.on_invalid == OnInvalid::Abort
+        && let Some(reason) = crate::check::abort_reason(&pipeline).map_err(Unusable)?
+    {
+        return Err(Unusable(anyhow::anyhow!(reason)).into());
+    }
     let ledger = Ledger::open(&pipeline.ledger, &pipeline.name).map_err(|e| Unusable(e.into()))?;
     ledger.set_meta("spec", &pipeline.spec_path.display().to_string())?;
 
@@ -191,10 +196,8 @@ fn prepare(request: &RunRequest) -> anyhow::Result<Pipeline> {
                 path.display()
             )
         })?;
-        pipeline.report = spec::ReportSpec {
-            path: path.clone(),
-            format,
-        };
+        pipeline.report.path = path.clone();
+        pipeline.report.format = format;
     }
     if let Some(path) = &request.ledger {
         pipeline.ledger = path.clone();

@@ -84,6 +84,20 @@ impl FromStr for Action {
 #[error("unknown name {0:?}")]
 pub struct UnknownName(pub String);
 
+/// The materials a well-known Biz scenario needs, or `None` for a scenario this tool does
+/// not know. The reference leaves the rules to the console configuration (unconfirmed), so
+/// this covers only the standard scenarios whose needs are plain from their purpose: a full
+/// real-person check compares a face with the authority's portrait of a name and ID
+/// number, and the minimal one compares the name with the number.
+pub fn required_materials(biz: &str) -> Option<&'static [MaterialType]> {
+    use MaterialType::{FacePic, IdentificationNumber, Name};
+    match biz {
+        "RPBasic" | "RPBasicTest" => Some(&[Name, IdentificationNumber, FacePic]),
+        "RPMin" => Some(&[Name, IdentificationNumber]),
+        _ => None,
+    }
+}
+
 /// The type of one submitted material.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MaterialType {

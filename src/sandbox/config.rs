@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::cloudauth::api::required_materials;
 use crate::cloudauth::{Action, MaterialType};
 
 use super::authority::Authority;
@@ -124,6 +125,11 @@ pub struct SandboxConfig {
     pub max_body_bytes: usize,
     /// The largest decoded image accepted. Default 2 MiB.
     pub max_image_bytes: usize,
+    /// Size limit of one image fetched from the emulated OSS bucket. The reference's 2 MB
+    /// advice is about the service's fetch timing out, which its own bucket in the same
+    /// region is least likely to do; whether it is enforced for OSS objects at all is
+    /// unconfirmed. Default 10 MiB, so that uploading is a way to send large photos unchanged.
+    pub max_oss_image_bytes: usize,
     /// The largest accepted difference between a request's Timestamp and the clock.
     pub max_clock_skew: Duration,
     /// How long a SignatureNonce stays used. Unconfirmed; default 15 min.
@@ -164,6 +170,7 @@ impl Default for SandboxConfig {
             fetch_timeout: Duration::from_secs(3),
             max_body_bytes: 8 * 1024 * 1024,
             max_image_bytes: 2 * 1024 * 1024,
+            max_oss_image_bytes: 10 * 1024 * 1024,
             max_clock_skew: Duration::from_secs(15 * 60),
             nonce_window: Duration::from_secs(15 * 60),
             reuse_token_after_failure: true,
@@ -176,11 +183,8 @@ impl Default for SandboxConfig {
 /// The scenarios a default sandbox knows. Their names and required materials are guesses
 /// (PROTOCOL.md §3.1 calls them unconfirmed).
 pub fn default_biz_requirements() -> BTreeMap<String, Vec<MaterialType>> {
-    use MaterialType::{FacePic, IdentificationNumber, Name};
-    let full = vec![Name, IdentificationNumber, FacePic];
-    BTreeMap::from([
-        ("RPBasic".to_string(), full.clone()),
-        ("RPBasicTest".to_string(), full),
-        ("RPMin".to_string(), vec![Name, IdentificationNumber]),
-    ])
+    ["RPBasic", "RPBasicTest", "RPMin"]
+        .into_iter()
+        .filter_map(|biz| Some((biz.to_string(), required_materials(biz)?.to_vec())))
+        .collect()
 }

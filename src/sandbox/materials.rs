@@ -133,18 +133,25 @@ impl<'a> Source<'a> {
 
 /// Fetches and decodes the image `value` names.
 pub async fn fetch(shared: &Shared, method: Method, value: &str) -> Result<Image, ApiError> {
-    let bytes = match Source::of(value).ok_or_else(ApiError::materials_not_valid)? {
+    let limit = shared.config.max_image_bytes;
+    let (bytes, limit) = match Source::of(value).ok_or_else(ApiError::materials_not_valid)? {
         // base64 in a query string would be mangled on its way, hence POST only.
         Source::Base64(_) if method == Method::Get => return Err(ApiError::upload_failed()),
-        Source::Base64(text) => Bytes::from(
-            STANDARD
-                .decode(text)
-                .map_err(|_| ApiError::upload_failed())?,
+        Source::Base64(text) => (
+            Bytes::from(
+                STANDARD
+                    .decode(text)
+                    .map_err(|_| ApiError::upload_failed())?,
+            ),
+            limit,
         ),
-        Source::Http(url) => download(shared, url).await?,
-        Source::Oss { bucket, key } => stored(shared, bucket, key)?,
+        Source::Http(url) => (download(shared, url).await?, limit),
+        Source::Oss { bucket, key } => (
+            stored(shared, bucket, key)?,
+            shared.config.max_oss_image_bytes,
+        ),
     };
-    decode(bytes, shared.config.max_image_bytes)
+    decode(bytes, limit)
 }
 
 /// Checks that `bytes` is a JPEG or PNG no larger than `limit`, and hashes it.

@@ -5,6 +5,7 @@
 //! and wrong types; [`load`] then turns it into a validated [`Pipeline`], and every
 //! "your spec is wrong" message comes from that step, naming file, line, column and key.
 
+pub mod env;
 pub mod error;
 pub mod raw;
 pub mod template;
@@ -53,6 +54,85 @@ pub struct Pipeline {
     pub report: ReportSpec,
     /// The SQLite ledger.
     pub ledger: PathBuf,
+    /// Image limits.
+    pub images: ImagePolicy,
+    /// What a run does with rows that fail the checks.
+    pub on_invalid: OnInvalid,
+}
+
+/// `images:`, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagePolicy {
+    /// The most bytes one image may have.
+    pub max_bytes: usize,
+    /// What to do with an image over that.
+    pub fit: Fit,
+    /// The shortest side, in pixels, an image may have.
+    pub min_side: u32,
+}
+
+impl Default for ImagePolicy {
+    fn default() -> Self {
+        ImagePolicy {
+            max_bytes: crate::cloudauth::api::MAX_IMAGE_BYTES,
+            fit: Fit::Recompress,
+            min_side: crate::images::MIN_SIDE,
+        }
+    }
+}
+
+/// What to do with an image over `images.max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Re-encode it as JPEG at decreasing quality, then downscale it, until it fits.
+    Recompress,
+    /// Upload it unchanged to the service's OSS bucket and send its `oss://` address.
+    Upload,
+    /// Skip the row.
+    Reject,
+}
+
+/// What a run does with a row that fails the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnInvalid {
+    /// Record it as skipped with its reasons and go on.
+    #[default]
+    Skip,
+    /// Check every row first, and stop before the first call if any is invalid.
+    Abort,
+}
+
+/// The price of one SubmitMaterials call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    /// The amount.
+    pub amount: f64,
+    /// The currency, such as `CNY`.
+    pub currency: String,
+}
+
+/// How the report writes its personal columns (name, ID number, mobile).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Pii {
+    /// Masked: `张*`, `6305**********0099`, `139****2930`.
+    #[default]
+    Mask,
+    /// A keyed SHA-256, hex, so reports can be joined without showing the values.
+    Hash {
+        /// The key.
+        key: String,
+    },
+    /// As they are.
+    Plain,
+}
+
+/// `service.credentials:`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialSettings {
+    /// The profile to take from the CLI config or the credentials file.
+    pub profile: Option<String>,
+    /// Credentials given in the spec through environment references.
+    pub explicit: Option<crate::cloudauth::credentials::Credentials>,
 }
 
 /// A value with where the spec wrote it.
@@ -92,6 +172,10 @@ pub struct Service {
     pub sandbox: SandboxSettings,
     /// When to stop a run whose rows keep failing.
     pub breaker: BreakerRule,
+    /// The price of one SubmitMaterials call.
+    pub unit_price: Option<Price>,
+    /// Where the credentials come from.
+    pub credentials: CredentialSettings,
 }
 
 /// `service.sandbox:`, validated; unset values keep the sandbox's defaults.
@@ -180,6 +264,8 @@ pub struct ReportSpec {
     pub path: PathBuf,
     /// Its format.
     pub format: ReportFormat,
+    /// How personal columns are written.
+    pub pii: Pii,
 }
 
 impl ReportFormat {
@@ -230,7 +316,7 @@ pub fn load(path: &Path) -> Result<Pipeline, SpecError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let raw: RawSpec = serde_saphyr::from_str(&text).map_err(|e| SpecError::Yaml {
+    let mut raw: RawSpec = serde_saphyr::from_str(&text).map_err(|e| SpecError::Yaml {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -239,12 +325,13 @@ pub fn load(path: &Path) -> Result<Pipeline, SpecError> {
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    Validator {
+    let validator = Validator {
         path,
         text: &text,
         base_dir: &base_dir,
-    }
-    .pipeline(raw)
+    };
+    let references = validator.expand_all(&mut raw, &|name| std::env::var(name).ok())?;
+    validator.pipeline(raw, &references)
 }
 
 /// The second stage: checks every value and resolves paths.
@@ -261,12 +348,40 @@ fn origin<T>(spanned: &Spanned<T>) -> Origin {
     }
 }
 
+/// Where the spec wrote values as a single environment reference, such as `${SECRET}`.
+#[derive(Debug, Default)]
+struct References(Vec<Origin>);
+
+impl References {
+    fn is_reference(&self, raw: &raw::Located) -> bool {
+        self.0.contains(&origin(raw))
+    }
+}
+
 impl Validator<'_> {
+    /// Replaces the environment references in every string value of `raw`.
+    fn expand_all(
+        &self,
+        raw: &mut RawSpec,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<References, SpecError> {
+        let mut references = References::default();
+        for (value, key) in string_values(raw) {
+            let expanded = env::expand(&value.value, lookup)
+                .map_err(|m| self.error(origin(value), &key, m))?;
+            if expanded.is_reference {
+                references.0.push(origin(value));
+            }
+            value.value = expanded.value;
+        }
+        Ok(references)
+    }
+
     fn error(&self, at: Origin, key: &str, message: impl Into<String>) -> SpecError {
         SpecError::invalid(self.path, self.text, at, key, message)
     }
 
-    fn pipeline(&self, raw: RawSpec) -> Result<Pipeline, SpecError> {
+    fn pipeline(&self, raw: RawSpec, references: &References) -> Result<Pipeline, SpecError> {
         if raw.version.value != 1 {
             let message = format!(
                 "version {} is not supported; this tool reads version 1",
@@ -274,13 +389,16 @@ impl Validator<'_> {
             );
             return Err(self.error(origin(&raw.version), "version", message));
         }
-        let service = self.service(raw.service)?;
+        let service = self.service(raw.service, references)?;
         let source = self.source(raw.source)?;
         let ticket_id = self.template(&raw.ticket_id, "ticket_id")?;
         let materials = self.materials(raw.materials)?;
+        self.required_materials(&service.biz, &materials)?;
         let polling = self.polling(raw.polling)?;
-        let report = self.report(&raw.report.path)?;
+        let report = self.report(raw.report, references)?;
         let ledger = resolve(self.base_dir, &raw.ledger.path.value);
+        let images = self.images(raw.images)?;
+        let on_invalid = self.on_invalid(raw.on_invalid.as_ref())?;
         Ok(Pipeline {
             spec_path: self.path.to_path_buf(),
             base_dir: self.base_dir.to_path_buf(),
@@ -293,10 +411,12 @@ impl Validator<'_> {
             polling,
             report,
             ledger,
+            images,
+            on_invalid,
         })
     }
 
-    fn service(&self, raw: raw::RawService) -> Result<Service, SpecError> {
+    fn service(&self, raw: raw::RawService, references: &References) -> Result<Service, SpecError> {
         let endpoint = match raw.endpoint {
             None => Endpoint::Sandbox,
             Some(e) if e.value == "sandbox" => Endpoint::Sandbox,
@@ -324,6 +444,8 @@ impl Validator<'_> {
             timeouts: self.timeouts(raw.timeouts)?,
             sandbox: self.sandbox(raw.sandbox)?,
             breaker: self.breaker(raw.breaker)?,
+            unit_price: raw.unit_price.as_ref().map(|p| self.price(p)).transpose()?,
+            credentials: self.credentials(raw.credentials, references)?,
         })
     }
 
@@ -541,16 +663,220 @@ impl Validator<'_> {
         Ok(Polling { interval, timeout })
     }
 
-    fn report(&self, raw: &raw::Located) -> Result<ReportSpec, SpecError> {
-        let path = resolve(self.base_dir, &raw.value);
+    fn report(
+        &self,
+        raw: raw::RawReport,
+        references: &References,
+    ) -> Result<ReportSpec, SpecError> {
+        let path = resolve(self.base_dir, &raw.path.value);
         let format = ReportFormat::from_path(&path).ok_or_else(|| {
             self.error(
-                origin(raw),
+                origin(&raw.path),
                 "report.path",
-                format!("{:?} is not a .csv, .parquet or .jsonl file", raw.value),
+                format!(
+                    "{:?} is not a .csv, .parquet or .jsonl file",
+                    raw.path.value
+                ),
             )
         })?;
-        Ok(ReportSpec { path, format })
+        let pii = self.pii(raw.pii.as_ref(), raw.hash_key.as_ref(), references)?;
+        Ok(ReportSpec { path, format, pii })
+    }
+
+    fn pii(
+        &self,
+        pii: Option<&raw::Located>,
+        hash_key: Option<&raw::Located>,
+        references: &References,
+    ) -> Result<Pii, SpecError> {
+        let word = pii.map_or("mask", |p| p.value.as_str());
+        match (word, hash_key) {
+            ("mask", None) => Ok(Pii::Mask),
+            ("plain", None) => Ok(Pii::Plain),
+            ("hash", Some(key)) => {
+                self.secret(key, "report.hash_key", references)?;
+                Ok(Pii::Hash {
+                    key: key.value.clone(),
+                })
+            }
+            ("hash", None) => Err(self.error(
+                pii.map(origin).unwrap_or_default(),
+                "report.pii",
+                "pii: hash needs report.hash_key, e.g. hash_key: ${REPORT_HASH_KEY}",
+            )),
+            ("mask" | "plain", Some(key)) => Err(self.error(
+                origin(key),
+                "report.hash_key",
+                "a hash key is only used with pii: hash",
+            )),
+            (other, _) => Err(self.error(
+                pii.map(origin).unwrap_or_default(),
+                "report.pii",
+                format!("{other:?} is not mask, hash or plain"),
+            )),
+        }
+    }
+
+    /// Refuses a secret written into the spec: it would end up in version control, in
+    /// backups and in every copy of the file. An environment reference is fine.
+    fn secret(
+        &self,
+        raw: &raw::Located,
+        key: &str,
+        references: &References,
+    ) -> Result<(), SpecError> {
+        if references.is_reference(raw) {
+            return Ok(());
+        }
+        Err(SpecError::invalid(
+            self.path,
+            "",
+            origin(raw),
+            key,
+            format!(
+                "a secret must not be written into the spec, where it would be kept in version \
+                 control and copied with the file; name an environment variable instead, e.g. \
+                 ${{{}}}",
+                key.rsplit('.').next().unwrap_or(key).to_ascii_uppercase()
+            ),
+        ))
+    }
+
+    fn credentials(
+        &self,
+        raw: Option<Spanned<raw::RawCredentials>>,
+        references: &References,
+    ) -> Result<CredentialSettings, SpecError> {
+        let Some(raw) = raw else {
+            return Ok(CredentialSettings::default());
+        };
+        let at = origin(&raw);
+        let raw = raw.value;
+        for (value, key) in [
+            (
+                &raw.access_key_secret,
+                "service.credentials.access_key_secret",
+            ),
+            (&raw.security_token, "service.credentials.security_token"),
+        ] {
+            if let Some(value) = value {
+                self.secret(value, key, references)?;
+            }
+        }
+        let explicit = match (raw.access_key_id, raw.access_key_secret) {
+            (Some(id), Some(secret)) => {
+                let credentials =
+                    crate::cloudauth::credentials::Credentials::new(id.value, secret.value);
+                Some(match raw.security_token {
+                    Some(token) => credentials.with_security_token(token.value),
+                    None => credentials,
+                })
+            }
+            (None, None) => None,
+            _ => {
+                return Err(self.error(
+                    at,
+                    "service.credentials",
+                    "give both access_key_id and access_key_secret, or neither",
+                ));
+            }
+        };
+        if explicit.is_some() && raw.profile.is_some() {
+            return Err(self.error(
+                at,
+                "service.credentials",
+                "give either a profile or access keys, not both",
+            ));
+        }
+        Ok(CredentialSettings {
+            profile: raw.profile.map(|p| p.value),
+            explicit,
+        })
+    }
+
+    fn price(&self, raw: &raw::Located) -> Result<Price, SpecError> {
+        let bad = || {
+            self.error(
+                origin(raw),
+                "service.unit_price",
+                format!(
+                    "{:?} is not a price; write an amount and a currency, e.g. 0.50 CNY",
+                    raw.value
+                ),
+            )
+        };
+        let mut words = raw.value.split_whitespace();
+        let amount: f64 = words.next().and_then(|a| a.parse().ok()).ok_or_else(bad)?;
+        let currency = words.next().unwrap_or("CNY").to_string();
+        if words.next().is_some() || !amount.is_finite() || amount < 0.0 {
+            return Err(bad());
+        }
+        Ok(Price { amount, currency })
+    }
+
+    fn images(&self, raw: raw::RawImages) -> Result<ImagePolicy, SpecError> {
+        let defaults = ImagePolicy::default();
+        let max_bytes = match &raw.max_bytes {
+            Some(size) => units::parse_bytes(&size.value)
+                .map_err(|m| self.error(origin(size), "images.max_bytes", m))?,
+            None => defaults.max_bytes,
+        };
+        let fit = match raw.fit.as_ref().map(|f| (f, f.value.as_str())) {
+            None => defaults.fit,
+            Some((_, "recompress")) => Fit::Recompress,
+            Some((_, "upload")) => Fit::Upload,
+            Some((_, "reject")) => Fit::Reject,
+            Some((at, other)) => {
+                return Err(self.error(
+                    origin(at),
+                    "images.fit",
+                    format!("{other:?} is not recompress, upload or reject"),
+                ));
+            }
+        };
+        let min_side = raw.min_side.map_or(defaults.min_side, |m| m.value);
+        Ok(ImagePolicy {
+            max_bytes,
+            fit,
+            min_side,
+        })
+    }
+
+    fn on_invalid(&self, raw: Option<&raw::Located>) -> Result<OnInvalid, SpecError> {
+        match raw.map(|r| (r, r.value.as_str())) {
+            None | Some((_, "skip")) => Ok(OnInvalid::Skip),
+            Some((_, "abort")) => Ok(OnInvalid::Abort),
+            Some((at, other)) => Err(self.error(
+                origin(at),
+                "on_invalid",
+                format!("{other:?} is not skip or abort"),
+            )),
+        }
+    }
+
+    /// Refuses a spec that leaves out a material its Biz scenario needs: every row would
+    /// be paid for and fail.
+    fn required_materials(&self, biz: &str, materials: &[MaterialSpec]) -> Result<(), SpecError> {
+        let Some(required) = crate::cloudauth::api::required_materials(biz) else {
+            return Ok(());
+        };
+        let missing: Vec<&str> = required
+            .iter()
+            .filter(|kind| !materials.iter().any(|m| m.kind == **kind && m.required))
+            .map(|kind| kind.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let at = materials.first().map(|m| m.origin).unwrap_or_default();
+        Err(self.error(
+            at,
+            "materials",
+            format!(
+                "Biz {biz} needs {}, which the spec does not map as required",
+                missing.join(", ")
+            ),
+        ))
     }
 
     fn duration(&self, raw: &raw::Located, key: &str) -> Result<Duration, SpecError> {
@@ -565,6 +891,114 @@ impl Validator<'_> {
     ) -> Result<Duration, SpecError> {
         raw.map_or(Ok(default), |d| self.duration(d, key))
     }
+}
+
+/// Every string value of a spec with its key path, for environment interpolation.
+fn string_values(raw: &mut RawSpec) -> Vec<(&mut raw::Located, String)> {
+    fn one<'a>(
+        values: &mut Vec<(&'a mut raw::Located, String)>,
+        value: Option<&'a mut raw::Located>,
+        key: &str,
+    ) {
+        if let Some(value) = value {
+            values.push((value, key.to_string()));
+        }
+    }
+    let mut values = Vec::new();
+    one(&mut values, Some(&mut raw.name), "name");
+    one(&mut values, Some(&mut raw.ticket_id), "ticket_id");
+    one(&mut values, Some(&mut raw.source.path), "source.path");
+    one(&mut values, Some(&mut raw.source.key), "source.key");
+    one(&mut values, Some(&mut raw.report.path), "report.path");
+    one(&mut values, raw.report.pii.as_mut(), "report.pii");
+    one(&mut values, raw.report.hash_key.as_mut(), "report.hash_key");
+    one(&mut values, Some(&mut raw.ledger.path), "ledger.path");
+    one(
+        &mut values,
+        raw.images.max_bytes.as_mut(),
+        "images.max_bytes",
+    );
+    one(&mut values, raw.images.fit.as_mut(), "images.fit");
+    one(&mut values, raw.on_invalid.as_mut(), "on_invalid");
+    one(
+        &mut values,
+        raw.polling.interval.as_mut(),
+        "polling.interval",
+    );
+    one(&mut values, raw.polling.timeout.as_mut(), "polling.timeout");
+    let service = &mut raw.service;
+    one(&mut values, service.endpoint.as_mut(), "service.endpoint");
+    one(&mut values, service.region.as_mut(), "service.region");
+    one(&mut values, Some(&mut service.biz), "service.biz");
+    one(
+        &mut values,
+        service.unit_price.as_mut(),
+        "service.unit_price",
+    );
+    one(
+        &mut values,
+        service.timeouts.connect.as_mut(),
+        "service.timeouts.connect",
+    );
+    one(
+        &mut values,
+        service.timeouts.read.as_mut(),
+        "service.timeouts.read",
+    );
+    one(
+        &mut values,
+        service.timeouts.submit.as_mut(),
+        "service.timeouts.submit",
+    );
+    one(
+        &mut values,
+        service.sandbox.authority.as_mut(),
+        "service.sandbox.authority",
+    );
+    one(
+        &mut values,
+        service.sandbox.review_delay.as_mut(),
+        "service.sandbox.review_delay",
+    );
+    if let Some(credentials) = service.credentials.as_mut() {
+        let credentials = &mut credentials.value;
+        one(
+            &mut values,
+            credentials.profile.as_mut(),
+            "service.credentials.profile",
+        );
+        one(
+            &mut values,
+            credentials.access_key_id.as_mut(),
+            "service.credentials.access_key_id",
+        );
+        one(
+            &mut values,
+            credentials.access_key_secret.as_mut(),
+            "service.credentials.access_key_secret",
+        );
+        one(
+            &mut values,
+            credentials.security_token.as_mut(),
+            "service.credentials.security_token",
+        );
+    }
+    for (action, rate) in service.rate.iter_mut() {
+        one(&mut values, Some(rate), &format!("service.rate.{action}"));
+    }
+    for (kind, material) in raw.materials.iter_mut() {
+        one(
+            &mut values,
+            material.value.column.as_mut(),
+            &format!("materials.{kind}.column"),
+        );
+        one(
+            &mut values,
+            material.value.file.as_mut(),
+            &format!("materials.{kind}.file"),
+        );
+    }
+    values
 }
 
 impl Pipeline {

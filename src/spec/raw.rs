@@ -35,6 +35,24 @@ pub struct RawSpec {
     pub report: RawReport,
     /// The durable progress database.
     pub ledger: RawLedger,
+    /// Limits of images and what to do with those over them.
+    #[serde(default)]
+    pub images: RawImages,
+    /// `skip` or `abort`: what a run does with rows that fail the checks.
+    #[serde(default)]
+    pub on_invalid: Option<Located>,
+}
+
+/// `images:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    /// The most bytes one image may have, such as `2MiB`.
+    pub max_bytes: Option<Located>,
+    /// `recompress`, `upload` or `reject`.
+    pub fit: Option<Located>,
+    /// The shortest side, in pixels, an image may have.
+    pub min_side: Option<Spanned<u32>>,
 }
 
 /// `service:`.
@@ -64,6 +82,26 @@ pub struct RawService {
     /// The error-rate breaker.
     #[serde(default)]
     pub breaker: Option<Spanned<RawBreaker>>,
+    /// The price of one SubmitMaterials call, such as `0.50 CNY`, for the plan's cost.
+    #[serde(default)]
+    pub unit_price: Option<Located>,
+    /// Where the credentials come from.
+    #[serde(default)]
+    pub credentials: Option<Spanned<RawCredentials>>,
+}
+
+/// `service.credentials:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentials {
+    /// A profile of the Alibaba Cloud CLI config or the credentials file.
+    pub profile: Option<Located>,
+    /// An AccessKeyId, literal or from the environment.
+    pub access_key_id: Option<Located>,
+    /// An AccessKeySecret: only as an environment reference such as `${VAR}`.
+    pub access_key_secret: Option<Located>,
+    /// An STS SecurityToken: only as an environment reference.
+    pub security_token: Option<Located>,
 }
 
 /// `service.breaker:`.
@@ -152,6 +190,10 @@ pub struct RawPolling {
 pub struct RawReport {
     /// The report file; its extension picks the format.
     pub path: Located,
+    /// `mask`, `hash` or `plain`: how the personal columns are written.
+    pub pii: Option<Located>,
+    /// The key of `pii: hash`, as an environment reference such as `${REPORT_HASH_KEY}`.
+    pub hash_key: Option<Located>,
 }
 
 /// `ledger:`.

@@ -66,6 +66,31 @@ pub fn parse_rate(text: &str) -> Result<Rate, String> {
         .ok_or_else(|| format!("{text:?}: a rate must be more than zero"))
 }
 
+/// Parses a byte size: a number with an optional unit, `B`, `KB`/`MB` (powers of 1000) or
+/// `KiB`/`MiB` (powers of 1024), e.g. `2MiB`, `1.5MB`, `500000`.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let bad = || format!("{text:?} is not a size; write e.g. 2MiB, 1.5MB, 500KiB or 2000000");
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let multiplier = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = (number * multiplier).round();
+    if !(1.0..=1e12).contains(&bytes) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(bytes as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +121,16 @@ mod tests {
         assert!(parse_rate("10").is_err());
         assert!(parse_rate("10/day").is_err());
         assert!(parse_rate("x/s").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_take_decimal_and_binary_units() {
+        assert_eq!(parse_bytes("2MiB"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_bytes("1.5 MB"), Ok(1_500_000));
+        assert_eq!(parse_bytes("500KiB"), Ok(512_000));
+        assert_eq!(parse_bytes("2000000"), Ok(2_000_000));
+        assert!(parse_bytes("2GB").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("MiB").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The one integration test binary: end-to-end tests grouped by module.
 
+mod check;
 mod pipeline;
 mod signing;
 mod support;

@@ -354,7 +354,16 @@ fn a_second_run_on_the_same_ledger_is_refused_and_sigterm_stops_gracefully() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    // Wait for the first submissions rather than a fixed time: a busy machine can take
+    // long to start the process.
+    let started = std::time::Instant::now();
+    while sandbox.stats().action(Action::SubmitMaterials).arrived < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first run never submitted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let second = run(&spec, &sandbox.url(), &[]);
     assert_eq!(second.status.code(), Some(6), "{}", stderr(&second));

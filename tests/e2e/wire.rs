@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use cloudauth_batch::checks::idnumber;
 use cloudauth_batch::cloudauth::api::VerifyTokenData;
 use cloudauth_batch::cloudauth::signature::{self, EncodedParams, Method};
 use cloudauth_batch::cloudauth::{
@@ -13,7 +14,7 @@ use cloudauth_batch::cloudauth::{
 use cloudauth_batch::sandbox::authority::{FaceHash, Record};
 use cloudauth_batch::sandbox::{
     Faults, STRING_TO_SIGN_MARKER, Sandbox, SandboxConfig, TEST_ACCESS_KEY_ID,
-    TEST_ACCESS_KEY_SECRET, goes_to_review, idnumber,
+    TEST_ACCESS_KEY_SECRET, goes_to_review,
 };
 use image::{ImageFormat, Rgb, RgbImage};
 
