@@ -3,6 +3,7 @@
 //! model, so that both ends agree byte for byte with the known-answer vectors.
 
 pub mod api;
+pub mod chain;
 pub mod client;
 pub mod credentials;
 pub mod error;
