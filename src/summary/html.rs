@@ -107,11 +107,8 @@ fn headline(summary: &Summary) -> String {
     for (name, n) in summary.outcomes.named() {
         cards.push_str(&card(&count(n), &format!("{name} ({})", percent(n, rows))));
     }
-    let rate = summary.throughput.rows_per_second;
-    cards.push_str(&card(
-        &rate.map_or("–".into(), |r| format!("{r:.2}")),
-        "rows / second",
-    ));
+    let rate = per_second(summary.throughput.rows_per_second);
+    cards.push_str(&card(&rate, "rows / second"));
     let latency = &summary.row_latency;
     cards.push_str(&card(&duration(latency.p50_ms), "row latency p50"));
     cards.push_str(&card(&duration(latency.p90_ms), "row latency p90"));
@@ -291,9 +288,7 @@ fn throughput(throughput: &Throughput) -> String {
          {} rows completed; {} rows per second overall.</p>",
         escape(&seconds_name(width)),
         count(throughput.completed),
-        throughput
-            .rows_per_second
-            .map_or("–".to_string(), |r| format!("{r:.2}"))
+        per_second(throughput.rows_per_second)
     );
     if throughput.series.is_empty() {
         html.push_str("<p class=\"note\">No row completed.</p>\n</section>\n");
@@ -457,6 +452,15 @@ fn count(n: u64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// A rate with two decimals, or three when it is below one.
+fn per_second(rate: Option<f64>) -> String {
+    match rate {
+        None => "–".to_string(),
+        Some(r) if r < 1.0 => format!("{r:.3}"),
+        Some(r) => format!("{r:.2}"),
+    }
 }
 
 fn percent(part: u64, whole: u64) -> String {

@@ -17,7 +17,7 @@ const BAR_GAP: f64 = 8.0;
 const MARKER_ROW: f64 = 16.0;
 const HEIGHT: f64 = 260.0;
 /// Characters of a bar label shown before it is cut short.
-const LABEL_CHARS: usize = 34;
+const LABEL_CHARS: usize = 30;
 
 /// Escapes text for HTML and SVG content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -158,7 +158,7 @@ pub struct Bar<'a> {
 
 /// Horizontal bars, one per item, with the label on the left and the count at the end.
 pub fn horizontal_bars(bars: &[Bar], caption: &str) -> String {
-    let label_width = 230.0;
+    let label_width = 240.0;
     let height = bars.len() as f64 * (BAR_HEIGHT + BAR_GAP) + BAR_GAP;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     // Room on the right for the largest count's digits.
@@ -191,12 +191,18 @@ pub fn horizontal_bars(bars: &[Bar], caption: &str) -> String {
     svg.finish()
 }
 
+/// `label` cut to [`LABEL_CHARS`] by an ellipsis in the middle: codes that share a long
+/// prefix differ at their end, so both ends stay.
 fn shorten(label: &str) -> String {
-    if label.chars().count() <= LABEL_CHARS {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= LABEL_CHARS {
         return label.to_string();
     }
-    let kept: String = label.chars().take(LABEL_CHARS - 1).collect();
-    format!("{kept}…")
+    let head = (LABEL_CHARS - 1) / 2;
+    let tail = LABEL_CHARS - 1 - head;
+    let head: String = chars[..head].iter().collect();
+    let tail: String = chars[chars.len() - tail..].iter().collect();
+    format!("{head}…{tail}")
 }
 
 /// A vertical line across a histogram, labelled above the plot.
@@ -356,10 +362,10 @@ mod tests {
 
     #[test]
     fn long_labels_are_cut_short() {
-        let label = "Error.".repeat(10);
+        let label = format!("Error.{}.Code12", "Very.Long".repeat(5));
         let short = shorten(&label);
         assert_eq!(short.chars().count(), LABEL_CHARS);
-        assert!(short.ends_with('…'));
+        assert_eq!(short, "Error.Very.Lon…ery.Long.Code12");
         assert_eq!(shorten("Throttling"), "Throttling");
     }
 
@@ -380,8 +386,8 @@ mod tests {
             ],
             "test",
         );
-        // The largest bar runs from 230 to 680: 450 wide; half of it for half the count.
-        assert!(svg.contains(r#"width="450.0""#), "{svg}");
-        assert!(svg.contains(r#"width="225.0""#), "{svg}");
+        // The largest bar runs from 240 to 680: 440 wide; half of it for half the count.
+        assert!(svg.contains(r#"width="440.0""#), "{svg}");
+        assert!(svg.contains(r#"width="220.0""#), "{svg}");
     }
 }

@@ -14,6 +14,10 @@ fi
 page=$1
 out=$2
 size=${3:-1200,2600}
+if [ ! -f "$page" ]; then
+    echo "$0: no such page: $page" >&2
+    exit 2
+fi
 
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$browser" ]; then
@@ -21,6 +25,7 @@ if [ -z "$browser" ]; then
     exit 3
 fi
 
+rm -f "$out"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT INT TERM
 absolute=$(cd "$(dirname "$page")" && pwd)/$(basename "$page")
@@ -28,5 +33,9 @@ absolute=$(cd "$(dirname "$page")" && pwd)/$(basename "$page")
 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-default-apps --hide-scrollbars --user-data-dir="$profile" \
-    --screenshot="$out" --window-size="$size" "file://$absolute" 2>/dev/null
+    --screenshot="$out" --window-size="$size" "file://$absolute" 2>/dev/null || true
+if [ ! -s "$out" ]; then
+    echo "$0: chromium wrote no screenshot" >&2
+    exit 1
+fi
 echo "wrote $out"
