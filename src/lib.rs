@@ -45,3 +45,4 @@ pub mod run;
 pub mod sandbox;
 pub mod source;
 pub mod spec;
+pub mod summary;
