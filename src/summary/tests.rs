@@ -21,6 +21,7 @@ fn line(row: u64, outcome: &'static str) -> Line {
         submitted_at: None,
         completed_at: None,
         latency_ms: None,
+        images: None,
     }
 }
 
