@@ -20,17 +20,36 @@ use crate::run::{self, Exit, RunRequest};
 /// in a SQLite ledger, so an interrupted run resumes without paying twice.
 #[derive(Debug, Parser)]
 #[command(name = "cloudauth-batch", version, propagate_version = true)]
-#[command(after_help = "Example:\n  cloudauth-batch run pipelines/demo.yaml")]
+#[command(after_help = "\
+Environment:
+  RUST_LOG refines the diagnostics when neither -v nor -q is given (default: warn).
+
+Example:
+  cloudauth-batch check pipelines/demo.yaml && cloudauth-batch run pipelines/demo.yaml")]
 pub struct Cli {
-    /// More diagnostics on stderr: -v for debug, -vv for trace. Overrides RUST_LOG.
+    /// More diagnostics on stderr: -v for info, -vv for debug, -vvv for trace (of this
+    /// tool only; libraries stay at warn). Accepted before or after the subcommand.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// How diagnostics are written: `text` for people, `json` (one object per line) for
+    /// schedulers and log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How diagnostics are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
@@ -42,7 +61,25 @@ pub enum Command {
     /// Checks a spec and its input before paying for a run, and prints the plan.
     #[command(after_help = CHECK_EXAMPLE)]
     Check(CheckArgs),
+    /// Writes the report and summary of a ledger again, without calling the service.
+    #[command(after_help = REPORT_EXAMPLE)]
+    Report(ReportArgs),
+    /// Shows how far the run of a ledger has got, running or finished.
+    #[command(after_help = "Example:\n  cloudauth-batch status out/demo-ledger.sqlite")]
+    Status(StatusArgs),
+    /// Prints shell completions for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Example:\n  cloudauth-batch completions bash > /etc/bash_completion.d/cloudauth-batch"
+    )]
+    Completions(CompletionsArgs),
     /// Runs a local emulator of the Cloudauth API until interrupted.
+    #[command(after_help = "\
+It answers GetVerifyToken, SubmitMaterials, GetStatus and GetMaterials with the service's
+signature checks, limits and error codes, and accepts the test key sandbox-test-id /
+sandbox-test-secret. Point a run at it with --endpoint http://127.0.0.1:PORT.
+
+Example:
+  cloudauth-batch sandbox --listen 127.0.0.1:8080 --authority samples/authority.csv")]
     Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Writes a synthetic demo data set: accounts, photos, and the sandbox's authority data.
     #[command(
@@ -81,6 +118,54 @@ pub struct CheckArgs {
     pub rejects: Option<PathBuf>,
 }
 
+const REPORT_EXAMPLE: &str = "\
+The personal columns (name, id_number, mobile) come from the input named by the spec the
+ledger was run with, written as its report.pii says; when the spec or the input cannot be
+read, they are left empty. summary.json and summary.html are written beside the report.
+
+Example:
+  cloudauth-batch report out/demo-ledger.sqlite --format parquet --out out/audit.parquet";
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The SQLite ledger of a run.
+    pub ledger: PathBuf,
+    /// The report's format (default: from --out's extension, else csv).
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormatArg>,
+    /// Where to write the report (default: the spec's report.path, else report.<format>
+    /// beside the ledger).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// A report format named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormatArg {
+    /// CSV with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The SQLite ledger of a run.
+    pub ledger: PathBuf,
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 /// Arguments of `samples`.
 #[derive(Debug, Args)]
 pub struct SamplesArgs {
@@ -112,10 +197,17 @@ Exit codes:
   5  SIGINT, SIGTERM or --max-duration stopped the run; run again to continue
   6  another run holds the ledger
 
-Environment:
-  ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET and the optional
-  ALIBABA_CLOUD_SECURITY_TOKEN are the credentials for a real endpoint. The embedded
-  sandbox (endpoint: sandbox) uses its own test keys.
+Credentials (for a real endpoint; the embedded sandbox uses its own test keys), the first
+that yields a key:
+  1. ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, with the optional
+     ALIBABA_CLOUD_SECURITY_TOKEN
+  2. a profile of ~/.aliyun/config.json (ALIBABA_CLOUD_CONFIG_FILE), modes AK and StsToken
+  3. a section of ~/.alibabacloud/credentials (ALIBABA_CLOUD_CREDENTIALS_FILE)
+  The profile is --profile, else service.credentials.profile, else ALIBABA_CLOUD_PROFILE,
+  else the CLI's current profile, else default. The log names the source, never the secret.
+
+Outputs: the report (spec's report.path), summary.json and summary.html beside it, and the
+ledger (spec's ledger.path) that makes the next run resume.
 
 Example:
   cloudauth-batch run pipelines/demo.yaml --report out/demo.parquet";
@@ -153,6 +245,20 @@ pub struct RunArgs {
     /// new ticket id.
     #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     pub reverify_older_than: Option<std::time::Duration>,
+    /// The credentials profile to use (default: service.credentials.profile, then
+    /// ALIBABA_CLOUD_PROFILE, then the CLI's current profile, then `default`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+impl From<ReportFormatArg> for crate::spec::ReportFormat {
+    fn from(format: ReportFormatArg) -> Self {
+        match format {
+            ReportFormatArg::Csv => crate::spec::ReportFormat::Csv,
+            ReportFormatArg::Parquet => crate::spec::ReportFormat::Parquet,
+            ReportFormatArg::Jsonl => crate::spec::ReportFormat::Jsonl,
+        }
+    }
 }
 
 fn parse_outcome(text: &str) -> Result<Outcome, String> {
@@ -170,6 +276,29 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run_command(args, cli.quiet),
         Command::Check(args) => check_command(args),
+        Command::Report(args) => crate::tools::report(
+            &args.ledger,
+            args.format.map(ReportFormatArg::into),
+            args.out.as_deref(),
+        )
+        .map(|done| {
+            println!("{done}");
+            0
+        }),
+        Command::Status(args) => crate::tools::status(&args.ledger).map(|status| {
+            print!("{status}");
+            0
+        }),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                args.shell,
+                &mut command,
+                "cloudauth-batch",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
         Command::Sandbox(args) => crate::sandbox::cli::run(args).map(|()| 0),
         Command::Samples(args) => samples_command(args),
     }
@@ -222,6 +351,7 @@ fn run_command(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             outcomes: args.retry_outcomes,
             older_than: args.reverify_older_than,
         },
+        profile: args.profile,
     };
     let finished = run::run(&request)?;
     let t = finished.tally;

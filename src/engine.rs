@@ -38,6 +38,7 @@ use crate::progress::Progress;
 use crate::retry::{Backoff, Decision, classify};
 use crate::source::{Row, RowResult, Rows};
 use crate::spec::Pipeline;
+use crate::summary::Metrics;
 pub use gate::Gate;
 use review::{ReviewQueue, Waiting};
 
@@ -61,6 +62,8 @@ pub struct RunOptions {
     pub breaker: BreakerRule,
     /// Which finished rows to verify again.
     pub reverify: Reverify,
+    /// Counters of calls, latencies and waits, for the summary.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Which finished rows a run verifies again, each under a fresh ticket id derived from the
@@ -870,12 +873,17 @@ impl<'a> Engine<'a> {
         action: Action,
         mut attempt: impl FnMut() -> Result<Result<Reply<T>, CallError>, Failure>,
     ) -> Result<Reply<T>, Failure> {
+        let metrics = &self.options.metrics;
         let mut retries = 0;
         loop {
+            let waiting = Instant::now();
             self.limiter.acquire(action);
+            metrics.add_limiter_wait(waiting.elapsed());
             let started = Instant::now();
             let result = attempt()?;
-            CALL_TIME.set(CALL_TIME.get() + started.elapsed());
+            let elapsed = started.elapsed();
+            CALL_TIME.set(CALL_TIME.get() + elapsed);
+            metrics.call(action, elapsed);
             let error = match result {
                 Ok(reply) => {
                     self.limiter.succeeded(action);
@@ -885,6 +893,7 @@ impl<'a> Engine<'a> {
                 Err(error) => error,
             };
             let decision = classify(&error);
+            metrics.error(action);
             let Decision::Retry {
                 reason,
                 at_least,
@@ -895,6 +904,7 @@ impl<'a> Engine<'a> {
             };
             if *throttled {
                 self.limiter.throttled(action);
+                metrics.throttled(action);
             }
             if !self.backoff.allows(retries) || self.stopping() {
                 return Err(Failure::Call(error, decision));
@@ -903,6 +913,10 @@ impl<'a> Engine<'a> {
                 .backoff
                 .delay(retries, rand::random::<f64>())
                 .max(at_least.unwrap_or_default());
+            metrics.retry(action);
+            if *throttled {
+                metrics.add_throttled(delay);
+            }
             tracing::warn!(%action, %reason, retry = retries + 1, delay_ms = delay.as_millis() as u64, "retrying");
             std::thread::sleep(delay);
             retries += 1;

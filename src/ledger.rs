@@ -442,6 +442,13 @@ impl Ledger {
             .map_err(|e| sqlite(&self.path, e))
     }
 
+    /// When a row was last written, RFC 3339.
+    pub fn last_update(&self) -> Result<Option<String>, LedgerError> {
+        self.lock()
+            .query_row("SELECT MAX(updated_at) FROM rows", [], |r| r.get(0))
+            .map_err(|e| sqlite(&self.path, e))
+    }
+
     /// Every row in input order, for reports.
     pub fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
         let sql = format!("SELECT {COLUMNS} FROM rows ORDER BY row");

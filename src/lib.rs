@@ -18,7 +18,9 @@
 //!   pool of workers.
 //! - [`ledger`]: the durable SQLite record of every row, written before the run moves on;
 //!   [`lock`] keeps a second run off it.
-//! - [`report`]: the report table, built from the ledger.
+//! - [`report`]: the report table, built from the ledger, with personal columns masked or
+//!   hashed; [`summary`] counts and charts it in `summary.json` and `summary.html`, and
+//!   [`tools`] re-exports a ledger's report or shows how far its run has got.
 //! - [`run`], [`check`] and [`cli`]: the commands that tie these together; `check` plans a
 //!   run and lists its invalid rows without calling the service.
 //!
@@ -46,3 +48,4 @@ pub mod sandbox;
 pub mod source;
 pub mod spec;
 pub mod summary;
+pub mod tools;

@@ -4,12 +4,12 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use cloudauth_batch::cli::{self, Cli};
+use cloudauth_batch::cli::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
     match cli::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
@@ -22,21 +22,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// Diagnostics go to stderr; `RUST_LOG` refines them unless -v or -q is given.
-fn init_logging(verbose: u8, quiet: bool) {
+/// Diagnostics go to stderr; `RUST_LOG` refines them unless -v or -q is given. The levels
+/// that -v raises are this tool's only: libraries' own traces could show request URLs,
+/// which carry an STS SecurityToken.
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "debug",
-        (false, _) => "trace",
+        (false, 1) => "warn,cloudauth_batch=info",
+        (false, 2) => "warn,cloudauth_batch=debug",
+        (false, _) => "warn,cloudauth_batch=trace",
     };
     let filter = if verbose == 0 && !quiet {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level))
     } else {
         EnvFilter::new(level)
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }

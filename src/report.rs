@@ -10,14 +10,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cloudauth::api::MaterialType;
 use crate::ledger::{Entry, Ledger, LedgerError, Outcome, State};
-use crate::source::{self, RowResult};
-use crate::spec::{ReportFormat, SourceSpec};
+use crate::pii;
+use crate::source::{self, Row, RowResult};
+use crate::spec::{MaterialSource, Pii, Pipeline, ReportFormat, SourceSpec};
 
 /// The report's columns, in order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 19] = [
     "row",
     "key",
+    "name",
+    "id_number",
+    "mobile",
     "ticket_id",
     "outcome",
     "status_code",
@@ -41,6 +46,12 @@ pub struct Line {
     pub row: u64,
     /// The row key.
     pub key: String,
+    /// The Name material, as `report.pii` says: masked, hashed or plain.
+    pub name: Option<String>,
+    /// The IdentificationNumber material, as `report.pii` says.
+    pub id_number: Option<String>,
+    /// The Mobile material, as `report.pii` says.
+    pub mobile: Option<String>,
     /// The ticket id.
     pub ticket_id: String,
     /// passed, failed, pending, error or skipped.
@@ -92,6 +103,9 @@ impl Line {
             } else {
                 entry.key
             },
+            name: None,
+            id_number: None,
+            mobile: None,
             ticket_id: entry.ticket_id,
             outcome: outcome.as_str(),
             status_code: entry.status_code,
@@ -113,6 +127,9 @@ impl Line {
         Line {
             row,
             key,
+            name: None,
+            id_number: None,
+            mobile: None,
             ticket_id: String::new(),
             outcome: Outcome::Pending.as_str(),
             status_code: None,
@@ -184,27 +201,89 @@ impl Tally {
     }
 }
 
+/// The report's personal columns (name, ID number, mobile), taken from the input row and
+/// written as `report.pii` says. The ledger never holds them, so they exist only when the
+/// input can be read again.
+#[derive(Debug, Clone, Default)]
+pub struct Personal {
+    columns: Vec<(MaterialType, String)>,
+    pii: Pii,
+}
+
+impl Personal {
+    /// The personal columns of `pipeline`: its text materials taken from a column.
+    pub fn of(pipeline: &Pipeline) -> Personal {
+        let columns = pipeline
+            .materials
+            .iter()
+            .filter(|m| !m.kind.is_image())
+            .filter_map(|m| match &m.source {
+                MaterialSource::Column(column) => Some((m.kind, column.clone())),
+                MaterialSource::File(_) => None,
+            })
+            .collect();
+        Personal {
+            columns,
+            pii: pipeline.report.pii.clone(),
+        }
+    }
+
+    fn fill(&self, row: &Row, line: &mut Line) {
+        for (kind, column) in &self.columns {
+            let value = row.get(column).map(str::trim).filter(|v| !v.is_empty());
+            let shown = value.map(|v| match &self.pii {
+                Pii::Mask => pii::mask(*kind, v),
+                Pii::Hash { key } => pii::keyed_hash(key.as_bytes(), v),
+                Pii::Plain => v.to_string(),
+            });
+            match kind {
+                MaterialType::Name => line.name = shown,
+                MaterialType::IdentificationNumber => line.id_number = shown,
+                MaterialType::Mobile => line.mobile = shown,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// The report's lines, in input order: the input read again and joined with the ledger,
-/// or the ledger alone when the input can no longer be read.
+/// or the ledger alone when the input can no longer be read. Only rows whose key `keep`
+/// accepts are reported.
 pub fn lines<'a>(
     source: Option<&SourceSpec>,
+    personal: Personal,
+    keep: impl Fn(&str) -> bool + 'a,
     ledger: &'a Ledger,
 ) -> Result<Box<dyn Iterator<Item = Result<Line, ReportError>> + 'a>, ReportError> {
     let Some((rows, source)) = source.and_then(|s| Some((source::open(s).ok()?, s))) else {
         let entries = ledger.entries()?;
         return Ok(Box::new(
-            entries.into_iter().map(|e| Ok(Line::from_entry(e))),
+            entries
+                .into_iter()
+                .filter(move |e| keep(&e.key))
+                .map(|e| Ok(Line::from_entry(e))),
         ));
     };
     let key_column = source.key.value.clone();
-    let joined = rows
-        .iter
-        .map_while(Result::ok)
-        .map(move |row| join(row, &key_column, ledger).map_err(ReportError::from));
+    let joined = rows.iter.map_while(Result::ok).filter_map(move |row| {
+        let key = match &row {
+            Ok(row) => row.get(&key_column).unwrap_or("").trim(),
+            Err(_) => "",
+        };
+        if !key.is_empty() && !keep(key) {
+            return None;
+        }
+        Some(join(row, &key_column, &personal, ledger).map_err(ReportError::from))
+    });
     Ok(Box::new(joined))
 }
 
-fn join(row: RowResult, key_column: &str, ledger: &Ledger) -> Result<Line, LedgerError> {
+fn join(
+    row: RowResult,
+    key_column: &str,
+    personal: &Personal,
+    ledger: &Ledger,
+) -> Result<Line, LedgerError> {
     let (number, key) = match &row {
         Ok(row) => (
             row.number,
@@ -212,15 +291,21 @@ fn join(row: RowResult, key_column: &str, ledger: &Ledger) -> Result<Line, Ledge
         ),
         Err(error) => (error.number, String::new()),
     };
+    let mut line = None;
     for candidate in [key.clone(), format!("#row-{number}")] {
         if candidate.is_empty() {
             continue;
         }
         if let Some(entry) = ledger.get(&candidate)?.filter(|e| e.row == number) {
-            return Ok(Line::from_entry(entry));
+            line = Some(Line::from_entry(entry));
+            break;
         }
     }
-    Ok(Line::not_reached(number, key))
+    let mut line = line.unwrap_or_else(|| Line::not_reached(number, key));
+    if let Ok(row) = &row {
+        personal.fill(row, &mut line);
+    }
+    Ok(line)
 }
 
 /// Writes `lines` to `path` in `format`, streaming, and counts the outcomes.
@@ -352,6 +437,9 @@ mod parquet {
                 lines.iter().map(|l| l.row).collect::<Vec<_>>(),
             ),
             Column::new("key".into(), text(|l| Some(l.key.as_str()))),
+            Column::new("name".into(), text(|l| l.name.as_deref())),
+            Column::new("id_number".into(), text(|l| l.id_number.as_deref())),
+            Column::new("mobile".into(), text(|l| l.mobile.as_deref())),
             Column::new("ticket_id".into(), text(|l| Some(l.ticket_id.as_str()))),
             Column::new("outcome".into(), text(|l| Some(l.outcome))),
             Column::new(

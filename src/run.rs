@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
+use crate::cloudauth::chain;
 use crate::cloudauth::client::Client;
 use crate::cloudauth::credentials::Credentials;
 use crate::engine::{Engine, Gate, Halt, RunOptions};
@@ -15,17 +16,11 @@ use crate::ledger::Ledger;
 use crate::limiter::Limiter;
 use crate::lock::{LockError, RunLock};
 use crate::progress::Progress;
-use crate::report::{self, Tally};
+use crate::report::{self, Personal, Tally};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
 use crate::source;
 use crate::spec::{self, Endpoint, OnInvalid, Pipeline, ReportFormat};
-
-/// Environment variable holding the AccessKeyId for a real endpoint.
-pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
-/// Environment variable holding the AccessKeySecret for a real endpoint.
-pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
-/// Environment variable holding an optional STS SecurityToken.
-pub const ENV_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+use crate::summary::{Metrics, RunMetrics, SummaryBuilder};
 
 /// What the user asked of one run.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +41,8 @@ pub struct RunRequest {
     pub max_duration: Option<std::time::Duration>,
     /// Which finished rows to verify again.
     pub reverify: crate::engine::Reverify,
+    /// The credentials profile, overriding `service.credentials.profile`.
+    pub profile: Option<String>,
 }
 
 /// How a run ended, and so the process's exit code.
@@ -122,20 +119,23 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
         return Err(Unusable(anyhow::anyhow!(reason)).into());
     }
     let ledger = Ledger::open(&pipeline.ledger, &pipeline.name).map_err(|e| Unusable(e.into()))?;
-    ledger.set_meta("spec", &pipeline.spec_path.display().to_string())?;
+    let spec = std::fs::canonicalize(&pipeline.spec_path).unwrap_or(pipeline.spec_path.clone());
+    ledger.set_meta("spec", &spec.display().to_string())?;
 
-    let (_sandbox, client) = connect(&pipeline).map_err(Unusable)?;
+    let (_sandbox, client) = connect(&pipeline, request.profile.as_deref()).map_err(Unusable)?;
     tracing::info!(pipeline = %pipeline.name, endpoint = %client.endpoint(), "run starting");
     let limiter = Limiter::new(&pipeline.service.rates);
     let progress = Progress::new(request.progress);
     let (workers, gate) = workers(&pipeline);
     let started = Instant::now();
+    let metrics = Arc::new(Metrics::new());
     let options = RunOptions {
         limit: request.limit,
         interrupt: interrupt_flag()?,
         deadline: request.max_duration.map(|d| started + d),
         breaker: pipeline.service.breaker,
         reverify: request.reverify.clone(),
+        metrics: Arc::clone(&metrics),
     };
     let engine = Engine::new(
         &pipeline, &client, &ledger, &limiter, &progress, options, gate,
@@ -153,7 +153,8 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
         "run finished"
     );
 
-    let tally = write_report(&pipeline, &ledger)?;
+    let metrics = record_metrics(&ledger, &metrics.snapshot())?;
+    let tally = write_report(&pipeline, &ledger, Some(&metrics))?;
     let exit = Exit::of(result.halted.as_ref(), &tally);
     Ok(Finished {
         exit,
@@ -206,7 +207,10 @@ fn prepare(request: &RunRequest) -> anyhow::Result<Pipeline> {
 }
 
 /// The client for the pipeline's endpoint, starting the embedded sandbox if asked to.
-fn connect(pipeline: &Pipeline) -> anyhow::Result<(Option<Sandbox>, Client)> {
+fn connect(
+    pipeline: &Pipeline,
+    profile: Option<&str>,
+) -> anyhow::Result<(Option<Sandbox>, Client)> {
     let service = &pipeline.service;
     match &service.endpoint {
         Endpoint::Sandbox => {
@@ -214,6 +218,7 @@ fn connect(pipeline: &Pipeline) -> anyhow::Result<(Option<Sandbox>, Client)> {
                 .context("cannot start the embedded sandbox")?;
             let credentials =
                 Credentials::new(sandbox::TEST_ACCESS_KEY_ID, sandbox::TEST_ACCESS_KEY_SECRET);
+            tracing::info!(source = "the embedded sandbox's test key", "credentials");
             let client = Client::new(
                 &sandbox.url(),
                 &service.region,
@@ -223,7 +228,7 @@ fn connect(pipeline: &Pipeline) -> anyhow::Result<(Option<Sandbox>, Client)> {
             Ok((Some(sandbox), client))
         }
         Endpoint::Url(url) => {
-            let credentials = environment_credentials()?;
+            let credentials = credentials(pipeline, profile)?;
             Ok((
                 None,
                 Client::new(url, &service.region, credentials, service.timeouts)?,
@@ -232,28 +237,19 @@ fn connect(pipeline: &Pipeline) -> anyhow::Result<(Option<Sandbox>, Client)> {
     }
 }
 
-fn environment_credentials() -> anyhow::Result<Credentials> {
-    let id = std::env::var(ENV_ACCESS_KEY_ID)
-        .ok()
-        .filter(|v| !v.is_empty());
-    let secret = std::env::var(ENV_ACCESS_KEY_SECRET)
-        .ok()
-        .filter(|v| !v.is_empty());
-    let (Some(id), Some(secret)) = (id, secret) else {
-        bail!(
-            "a real endpoint needs credentials: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}"
-        );
-    };
-    let credentials = Credentials::new(id, secret);
-    Ok(
-        match std::env::var(ENV_SECURITY_TOKEN)
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
-            Some(token) => credentials.with_security_token(token),
-            None => credentials,
-        },
-    )
+/// The credentials for a real endpoint: the spec's environment references, or else the
+/// Alibaba Cloud default chain under the profile the command line or the spec names. The
+/// log says where they came from, never what they are.
+fn credentials(pipeline: &Pipeline, profile: Option<&str>) -> anyhow::Result<Credentials> {
+    let settings = &pipeline.service.credentials;
+    if let (Some(explicit), None) = (&settings.explicit, profile) {
+        tracing::info!(source = "the spec's service.credentials", "credentials");
+        return Ok(explicit.clone());
+    }
+    let profile = profile.or(settings.profile.as_deref());
+    let (credentials, source) = chain::from_process(profile)?;
+    tracing::info!(source = %source, "credentials");
+    Ok(credentials)
 }
 
 /// The embedded sandbox's settings: its defaults, overridden by `service.sandbox`.
@@ -305,9 +301,65 @@ fn count_rows(pipeline: &Pipeline, progress: &Progress) {
     }
 }
 
-/// Writes the report from the ledger.
-fn write_report(pipeline: &Pipeline, ledger: &Ledger) -> anyhow::Result<Tally> {
-    let lines = report::lines(Some(&pipeline.source), ledger)?;
-    let tally = report::write(&pipeline.report.path, pipeline.report.format, lines)?;
+/// Adds this run's counters to those of earlier runs on the ledger, so that the summary
+/// of a resumed campaign covers all of it.
+fn record_metrics(ledger: &Ledger, this_run: &RunMetrics) -> anyhow::Result<RunMetrics> {
+    let mut total = earlier_metrics(ledger)?.unwrap_or_default();
+    total.merge(this_run);
+    ledger.set_meta(METRICS_META, &serde_json::to_string(&total)?)?;
+    Ok(total)
+}
+
+/// The meta entry holding the counters of every run on a ledger.
+pub const METRICS_META: &str = "metrics";
+
+/// The counters of the runs recorded in `ledger`, if any.
+pub fn earlier_metrics(ledger: &Ledger) -> anyhow::Result<Option<RunMetrics>> {
+    let Some(text) = ledger.meta(METRICS_META)? else {
+        return Ok(None);
+    };
+    let metrics = serde_json::from_str(&text)
+        .with_context(|| format!("ledger {}: unreadable run metrics", ledger.path().display()))?;
+    Ok(Some(metrics))
+}
+
+/// Writes the report from the ledger, and the summary beside it.
+fn write_report(
+    pipeline: &Pipeline,
+    ledger: &Ledger,
+    metrics: Option<&RunMetrics>,
+) -> anyhow::Result<Tally> {
+    let lines = report::lines(
+        Some(&pipeline.source),
+        Personal::of(pipeline),
+        |_| true,
+        ledger,
+    )?;
+    write_with_summary(
+        &pipeline.report.path,
+        pipeline.report.format,
+        lines,
+        metrics,
+    )
+}
+
+/// Writes `lines` as a report at `path`, and `summary.json` and `summary.html` beside it.
+pub fn write_with_summary(
+    path: &std::path::Path,
+    format: ReportFormat,
+    lines: impl Iterator<Item = Result<report::Line, report::ReportError>>,
+    metrics: Option<&RunMetrics>,
+) -> anyhow::Result<Tally> {
+    let mut summary = SummaryBuilder::new();
+    let lines = lines.inspect(|line| {
+        if let Ok(line) = line {
+            summary.add(line);
+        }
+    });
+    let tally = report::write(path, format, lines)?;
+    let summary = summary.finish(metrics);
+    let (json, html) = crate::summary::paths_beside(path);
+    summary.write_json(&json)?;
+    summary.write_html(&html)?;
     Ok(tally)
 }

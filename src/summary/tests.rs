@@ -8,6 +8,9 @@ fn line(row: u64, outcome: &'static str) -> Line {
     Line {
         row,
         key: format!("K{row}"),
+        name: None,
+        id_number: None,
+        mobile: None,
         ticket_id: format!("ticket-{row}"),
         outcome,
         status_code: None,
