@@ -64,6 +64,9 @@ pub enum Command {
     /// Writes the report and summary of a ledger again, without calling the service.
     #[command(after_help = REPORT_EXAMPLE)]
     Report(ReportArgs),
+    /// Merges the ledgers of a sharded run into one report and one summary.
+    #[command(after_help = MERGE_EXAMPLE)]
+    Merge(MergeArgs),
     /// Shows how far the run of a ledger has got, running or finished.
     #[command(after_help = "Example:\n  cloudauth-batch status out/demo-ledger.sqlite")]
     Status(StatusArgs),
@@ -149,6 +152,28 @@ pub enum ReportFormatArg {
     Parquet,
     /// One JSON object per line.
     Jsonl,
+}
+
+const MERGE_EXAMPLE: &str = "\
+The ledgers must come from one spec (same pipeline name and spec text) and the same shard
+count, each shard at most once; a missing shard is reported and its rows left out. The
+summary (summary.json, summary.html) is written beside the report.
+
+Example:
+  cloudauth-batch merge out/ledger.shard-*-of-4.sqlite --out out/report.parquet";
+
+/// Arguments of `merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard ledgers.
+    #[arg(required = true)]
+    pub ledgers: Vec<PathBuf>,
+    /// The merged report (.csv, .parquet or .jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// The report's format (default: from --out's extension).
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormatArg>,
 }
 
 /// Arguments of `status`.
@@ -249,6 +274,11 @@ pub struct RunArgs {
     /// ALIBABA_CLOUD_PROFILE, then the CLI's current profile, then `default`).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Take only shard I of N (I from 0, like a Kubernetes completion index): the rows
+    /// whose key hashes to I, under 1/N of every quota (or service.shard_rate), with a
+    /// ledger and report of its own named `<name>.shard-I-of-N.<ext>`. Default: all rows.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl From<ReportFormatArg> for crate::spec::ReportFormat {
@@ -283,6 +313,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         )
         .map(|done| {
             println!("{done}");
+            0
+        }),
+        Command::Merge(args) => crate::merge::merge(
+            &args.ledgers,
+            &args.out,
+            args.format.map(ReportFormatArg::into),
+        )
+        .map(|merged| {
+            println!("{merged}");
             0
         }),
         Command::Status(args) => crate::tools::status(&args.ledger).map(|status| {
@@ -352,6 +391,7 @@ fn run_command(args: RunArgs, quiet: bool) -> anyhow::Result<u8> {
             older_than: args.reverify_older_than,
         },
         profile: args.profile,
+        shard: args.shard,
     };
     let finished = run::run(&request)?;
     let t = finished.tally;

@@ -36,6 +36,7 @@ use crate::limiter::Limiter;
 use crate::materials::{self, Loaded, Material};
 use crate::progress::Progress;
 use crate::retry::{Backoff, Decision, classify};
+use crate::shard::Shard;
 use crate::source::{Row, RowResult, Rows};
 use crate::spec::Pipeline;
 use crate::summary::Metrics;
@@ -64,6 +65,8 @@ pub struct RunOptions {
     pub reverify: Reverify,
     /// Counters of calls, latencies and waits, for the summary.
     pub metrics: Arc<Metrics>,
+    /// The shard whose rows this run takes; all rows without one.
+    pub shard: Option<Shard>,
 }
 
 /// Which finished rows a run verifies again, each under a fresh ticket id derived from the
@@ -270,6 +273,14 @@ impl<'a> Engine<'a> {
         for item in rows.iter {
             if self.stopping() || limit.is_some_and(|l| read >= l) {
                 break;
+            }
+            if let (Some(shard), Ok(row)) = (&self.options.shard, &item)
+                && !shard.owns(
+                    &row_key(row, &self.pipeline.source.key.value),
+                    row_number(row),
+                )
+            {
+                continue;
             }
             read += 1;
             let outcome = match item {
@@ -956,6 +967,22 @@ enum Next {
     /// Submit again, under a new VerifyToken: the last one expired, or the submission
     /// never landed.
     Again,
+}
+
+/// The key of an input row, empty when it has none or cannot be read.
+pub fn row_key(row: &RowResult, key_column: &str) -> String {
+    match row {
+        Ok(row) => row.get(key_column).unwrap_or("").trim().to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The input position of a row, read or not.
+pub fn row_number(row: &RowResult) -> u64 {
+    match row {
+        Ok(row) => row.number,
+        Err(error) => error.number,
+    }
 }
 
 /// A short code for a failure that has no API code.

@@ -449,6 +449,22 @@ impl Ledger {
             .map_err(|e| sqlite(&self.path, e))
     }
 
+    /// Calls `each` with the key and input position of every row, without holding them
+    /// all in memory.
+    pub fn each_key(&self, mut each: impl FnMut(&str, u64)) -> Result<(), LedgerError> {
+        let conn = self.lock();
+        let mut statement = conn
+            .prepare("SELECT key, row FROM rows")
+            .map_err(|e| sqlite(&self.path, e))?;
+        let mut rows = statement.query([]).map_err(|e| sqlite(&self.path, e))?;
+        while let Some(row) = rows.next().map_err(|e| sqlite(&self.path, e))? {
+            let key: String = row.get(0).map_err(|e| sqlite(&self.path, e))?;
+            let number: i64 = row.get(1).map_err(|e| sqlite(&self.path, e))?;
+            each(&key, number as u64);
+        }
+        Ok(())
+    }
+
     /// Every row in input order, for reports.
     pub fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
         let sql = format!("SELECT {COLUMNS} FROM rows ORDER BY row");

@@ -22,7 +22,8 @@
 //!   hashed; [`summary`] counts and charts it in `summary.json` and `summary.html`, and
 //!   [`tools`] re-exports a ledger's report or shows how far its run has got.
 //! - [`run`], [`check`] and [`cli`]: the commands that tie these together; `check` plans a
-//!   run and lists its invalid rows without calling the service.
+//!   run and lists its invalid rows without calling the service. [`shard`] splits a run
+//!   across processes under one quota, and [`merge`] joins the shards' ledgers again.
 //!
 //! Beside the client sits [`sandbox`], a local emulator of the service (gateway checks,
 //! verdicts, review delays, quotas, faults) for the demo and the tests. It shares the wire
@@ -39,12 +40,14 @@ pub mod ledger;
 pub mod limiter;
 pub mod lock;
 pub mod materials;
+pub mod merge;
 pub mod pii;
 pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod run;
 pub mod sandbox;
+pub mod shard;
 pub mod source;
 pub mod spec;
 pub mod summary;

@@ -252,7 +252,7 @@ impl Personal {
 pub fn lines<'a>(
     source: Option<&SourceSpec>,
     personal: Personal,
-    keep: impl Fn(&str) -> bool + 'a,
+    keep: impl Fn(&str, u64) -> bool + 'a,
     ledger: &'a Ledger,
 ) -> Result<Box<dyn Iterator<Item = Result<Line, ReportError>> + 'a>, ReportError> {
     let Some((rows, source)) = source.and_then(|s| Some((source::open(s).ok()?, s))) else {
@@ -260,25 +260,30 @@ pub fn lines<'a>(
         return Ok(Box::new(
             entries
                 .into_iter()
-                .filter(move |e| keep(&e.key))
+                .filter(move |e| {
+                    let key = if e.key.starts_with("#row-") {
+                        ""
+                    } else {
+                        &e.key
+                    };
+                    keep(key, e.row)
+                })
                 .map(|e| Ok(Line::from_entry(e))),
         ));
     };
     let key_column = source.key.value.clone();
     let joined = rows.iter.map_while(Result::ok).filter_map(move |row| {
-        let key = match &row {
-            Ok(row) => row.get(&key_column).unwrap_or("").trim(),
-            Err(_) => "",
-        };
-        if !key.is_empty() && !keep(key) {
+        let key = crate::engine::row_key(&row, &key_column);
+        if !keep(&key, crate::engine::row_number(&row)) {
             return None;
         }
-        Some(join(row, &key_column, &personal, ledger).map_err(ReportError::from))
+        Some(line_of(row, &key_column, &personal, ledger).map_err(ReportError::from))
     });
     Ok(Box::new(joined))
 }
 
-fn join(
+/// The report line of an input row: what `ledger` holds for it, with its personal columns.
+pub fn line_of(
     row: RowResult,
     key_column: &str,
     personal: &Personal,

@@ -11,13 +11,14 @@ use anyhow::Context;
 use crate::cloudauth::chain;
 use crate::cloudauth::client::Client;
 use crate::cloudauth::credentials::Credentials;
-use crate::engine::{Engine, Gate, Halt, RunOptions};
+use crate::engine::{Engine, Gate, Halt, RunOptions, row_key, row_number};
 use crate::ledger::Ledger;
 use crate::limiter::Limiter;
 use crate::lock::{LockError, RunLock};
 use crate::progress::Progress;
 use crate::report::{self, Personal, Tally};
 use crate::sandbox::{self, Sandbox, SandboxConfig};
+use crate::shard::Shard;
 use crate::source;
 use crate::spec::{self, Endpoint, OnInvalid, Pipeline, ReportFormat};
 use crate::summary::{Metrics, RunMetrics, SummaryBuilder};
@@ -43,6 +44,8 @@ pub struct RunRequest {
     pub reverify: crate::engine::Reverify,
     /// The credentials profile, overriding `service.credentials.profile`.
     pub profile: Option<String>,
+    /// Take only this shard's rows, under its share of the quotas.
+    pub shard: Option<Shard>,
 }
 
 /// How a run ended, and so the process's exit code.
@@ -121,6 +124,10 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     let ledger = Ledger::open(&pipeline.ledger, &pipeline.name).map_err(|e| Unusable(e.into()))?;
     let spec = std::fs::canonicalize(&pipeline.spec_path).unwrap_or(pipeline.spec_path.clone());
     ledger.set_meta("spec", &spec.display().to_string())?;
+    ledger.set_meta(SPEC_DIGEST_META, &spec_digest(&pipeline))?;
+    if let Some(shard) = request.shard {
+        ledger.set_meta(SHARD_META, &shard.to_string())?;
+    }
 
     let (_sandbox, client) = connect(&pipeline, request.profile.as_deref()).map_err(Unusable)?;
     tracing::info!(pipeline = %pipeline.name, endpoint = %client.endpoint(), "run starting");
@@ -136,13 +143,14 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
         breaker: pipeline.service.breaker,
         reverify: request.reverify.clone(),
         metrics: Arc::clone(&metrics),
+        shard: request.shard,
     };
     let engine = Engine::new(
         &pipeline, &client, &ledger, &limiter, &progress, options, gate,
     );
     let result = std::thread::scope(|threads| {
         if request.progress {
-            threads.spawn(|| count_rows(&pipeline, &progress));
+            threads.spawn(|| count_rows(&pipeline, request.shard, &progress));
         }
         engine.run(rows, workers)
     })?;
@@ -154,7 +162,7 @@ pub fn run(request: &RunRequest) -> anyhow::Result<Finished> {
     );
 
     let metrics = record_metrics(&ledger, &metrics.snapshot())?;
-    let tally = write_report(&pipeline, &ledger, Some(&metrics))?;
+    let tally = write_report(&pipeline, request.shard, &ledger, Some(&metrics))?;
     let exit = Exit::of(result.halted.as_ref(), &tally);
     Ok(Finished {
         exit,
@@ -202,6 +210,9 @@ fn prepare(request: &RunRequest) -> anyhow::Result<Pipeline> {
     }
     if let Some(path) = &request.ledger {
         pipeline.ledger = path.clone();
+    }
+    if let Some(shard) = request.shard {
+        apply_shard(&mut pipeline, shard);
     }
     Ok(pipeline)
 }
@@ -292,13 +303,49 @@ fn workers(pipeline: &Pipeline) -> (usize, Gate) {
 
 /// Counts the input's rows for the progress bar, beside the run rather than before it, so
 /// that the first request does not wait for a scan of the whole file.
-fn count_rows(pipeline: &Pipeline, progress: &Progress) {
+fn count_rows(pipeline: &Pipeline, shard: Option<Shard>, progress: &Progress) {
     if !progress.visible() {
         return;
     }
-    if let Ok(rows) = source::open(&pipeline.source) {
-        progress.set_total(rows.iter.count() as u64);
+    let Ok(rows) = source::open(&pipeline.source) else {
+        return;
+    };
+    let key = &pipeline.source.key.value;
+    let total = rows
+        .iter
+        .filter_map(Result::ok)
+        .filter(|row| shard.is_none_or(|s| s.owns(&row_key(row, key), row_number(row))))
+        .count();
+    progress.set_total(total as u64);
+}
+
+/// Gives a shard its own ledger and report, named with its suffix, and its share of
+/// every quota: the spec's `service.shard_rate`, or else the quota divided by the shards.
+fn apply_shard(pipeline: &mut Pipeline, shard: Shard) {
+    pipeline.ledger = shard.suffixed(&pipeline.ledger);
+    pipeline.report.path = shard.suffixed(&pipeline.report.path);
+    let service = &mut pipeline.service;
+    for (action, rate) in service.rates.iter_mut() {
+        *rate = service
+            .shard_rates
+            .get(action)
+            .copied()
+            .unwrap_or_else(|| rate.divided(shard.count));
     }
+    tracing::info!(%shard, "running one shard");
+}
+
+/// The meta entry holding a digest of the spec a ledger was run with.
+pub const SPEC_DIGEST_META: &str = "spec_digest";
+
+/// The meta entry holding the shard a ledger belongs to, as `I/N`.
+pub const SHARD_META: &str = "shard";
+
+/// A digest of the spec's text, so that ledgers of different specs are not merged.
+pub fn spec_digest(pipeline: &Pipeline) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(pipeline.spec_text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Adds this run's counters to those of earlier runs on the ledger, so that the summary
@@ -323,30 +370,30 @@ pub fn earlier_metrics(ledger: &Ledger) -> anyhow::Result<Option<RunMetrics>> {
     Ok(Some(metrics))
 }
 
-/// Writes the report from the ledger, and the summary beside it.
+/// Writes the report from the ledger, and the summary beside it: `summary.json` and
+/// `summary.html`, or for a shard `summary.shard-I-of-N.json` and `.html`.
 fn write_report(
     pipeline: &Pipeline,
+    shard: Option<Shard>,
     ledger: &Ledger,
     metrics: Option<&RunMetrics>,
 ) -> anyhow::Result<Tally> {
-    let lines = report::lines(
-        Some(&pipeline.source),
-        Personal::of(pipeline),
-        |_| true,
-        ledger,
-    )?;
-    write_with_summary(
-        &pipeline.report.path,
-        pipeline.report.format,
-        lines,
-        metrics,
-    )
+    let keep = move |key: &str, row: u64| shard.is_none_or(|s| s.owns(key, row));
+    let lines = report::lines(Some(&pipeline.source), Personal::of(pipeline), keep, ledger)?;
+    let (json, html) = crate::summary::paths_beside(&pipeline.report.path);
+    let summary = match shard {
+        Some(shard) => (shard.suffixed(&json), shard.suffixed(&html)),
+        None => (json, html),
+    };
+    let report = &pipeline.report;
+    write_with_summary(&report.path, report.format, &summary, lines, metrics)
 }
 
-/// Writes `lines` as a report at `path`, and `summary.json` and `summary.html` beside it.
+/// Writes `lines` as a report at `path`, and the summary at `summary_paths` (JSON, HTML).
 pub fn write_with_summary(
     path: &std::path::Path,
     format: ReportFormat,
+    summary_paths: &(PathBuf, PathBuf),
     lines: impl Iterator<Item = Result<report::Line, report::ReportError>>,
     metrics: Option<&RunMetrics>,
 ) -> anyhow::Result<Tally> {
@@ -358,8 +405,7 @@ pub fn write_with_summary(
     });
     let tally = report::write(path, format, lines)?;
     let summary = summary.finish(metrics);
-    let (json, html) = crate::summary::paths_beside(path);
-    summary.write_json(&json)?;
-    summary.write_html(&html)?;
+    summary.write_json(&summary_paths.0)?;
+    summary.write_html(&summary_paths.1)?;
     Ok(tally)
 }

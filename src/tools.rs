@@ -77,11 +77,12 @@ pub fn report(
     let lines = report::lines(
         pipeline.as_ref().map(|p| &p.source),
         pipeline.as_ref().map(Personal::of).unwrap_or_default(),
-        |_| true,
+        |_, _| true,
         &opened,
     )?;
     let metrics = run::earlier_metrics(&opened)?;
-    let tally = run::write_with_summary(&path, format, lines, metrics.as_ref())?;
+    let summary = crate::summary::paths_beside(&path);
+    let tally = run::write_with_summary(&path, format, &summary, lines, metrics.as_ref())?;
     Ok(Exported {
         report: path,
         tally,

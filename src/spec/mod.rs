@@ -164,6 +164,9 @@ pub struct Service {
     pub biz: String,
     /// The quota of every action.
     pub rates: BTreeMap<Action, Rate>,
+    /// The quota of one shard, for the actions the spec names; the others take their
+    /// quota divided by the number of shards.
+    pub shard_rates: BTreeMap<Action, Rate>,
     /// Requests in flight: `None` for auto.
     pub concurrency: Option<u32>,
     /// Timeouts by phase.
@@ -439,7 +442,8 @@ impl Validator<'_> {
                 .region
                 .map_or_else(|| DEFAULT_REGION.to_string(), |r| r.value),
             biz: raw.biz.value,
-            rates: self.rates(raw.rate)?,
+            rates: self.rates(raw.rate, "service.rate", true)?,
+            shard_rates: self.rates(raw.shard_rate, "service.shard_rate", false)?,
             concurrency: self.concurrency(raw.concurrency)?,
             timeouts: self.timeouts(raw.timeouts)?,
             sandbox: self.sandbox(raw.sandbox)?,
@@ -452,11 +456,17 @@ impl Validator<'_> {
     fn rates(
         &self,
         raw: BTreeMap<String, raw::Located>,
+        section: &str,
+        with_defaults: bool,
     ) -> Result<BTreeMap<Action, Rate>, SpecError> {
         let default = Rate::per_second(DEFAULT_RATE_PER_SECOND).unwrap_or_else(|| unreachable!());
-        let mut rates: BTreeMap<Action, Rate> = Action::ALL.iter().map(|&a| (a, default)).collect();
+        let mut rates: BTreeMap<Action, Rate> = if with_defaults {
+            Action::ALL.iter().map(|&a| (a, default)).collect()
+        } else {
+            BTreeMap::new()
+        };
         for (name, value) in raw {
-            let key = format!("service.rate.{name}");
+            let key = format!("{section}.{name}");
             let action: Action = name.parse().map_err(|_| {
                 let known: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
                 self.error(
@@ -985,6 +995,13 @@ fn string_values(raw: &mut RawSpec) -> Vec<(&mut raw::Located, String)> {
     }
     for (action, rate) in service.rate.iter_mut() {
         one(&mut values, Some(rate), &format!("service.rate.{action}"));
+    }
+    for (action, rate) in service.shard_rate.iter_mut() {
+        one(
+            &mut values,
+            Some(rate),
+            &format!("service.shard_rate.{action}"),
+        );
     }
     for (kind, material) in raw.materials.iter_mut() {
         one(

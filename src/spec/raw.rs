@@ -70,6 +70,9 @@ pub struct RawService {
     /// Per-action quotas such as `10/s`.
     #[serde(default)]
     pub rate: BTreeMap<String, Located>,
+    /// Per-action quotas of one shard, when not the quota divided by the shards.
+    #[serde(default)]
+    pub shard_rate: BTreeMap<String, Located>,
     /// `auto` or a number of requests in flight.
     #[serde(default)]
     pub concurrency: Option<Spanned<Concurrency>>,

@@ -45,6 +45,11 @@ impl Rate {
         self.0
     }
 
+    /// This rate shared by `parts` processes.
+    pub fn divided(self, parts: u32) -> Rate {
+        Rate(self.0 / f64::from(parts.max(1)))
+    }
+
     /// The time between two evenly spaced calls.
     pub fn interval(self) -> Duration {
         Duration::from_secs_f64(1.0 / self.0)

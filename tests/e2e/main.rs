@@ -3,6 +3,7 @@
 mod check;
 mod operator;
 mod pipeline;
+mod shards;
 mod signing;
 mod support;
 mod wire;
