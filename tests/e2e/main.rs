@@ -1,6 +1,7 @@
 //! The one integration test binary: end-to-end tests grouped by module.
 
 mod check;
+mod deploy;
 mod operator;
 mod pipeline;
 mod shards;
