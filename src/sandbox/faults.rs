@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// Mean added latency of every answer, in milliseconds.
+    /// Mean added latency of every call the gateway admits, in milliseconds: the
+    /// service's own time on it, after the call has counted against the quota.
     pub latency_mean_ms: u64,
     /// The added latency varies uniformly by up to this much either side of the mean.
     pub latency_jitter_ms: u64,

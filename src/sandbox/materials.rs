@@ -14,6 +14,7 @@ use crate::cloudauth::{MaterialType, oss};
 
 use super::authority::FaceHash;
 use super::error::ApiError;
+use super::faces::FaceCache;
 use super::state::Shared;
 
 /// One submitted material.
@@ -151,11 +152,11 @@ pub async fn fetch(shared: &Shared, method: Method, value: &str) -> Result<Image
             shared.config.max_oss_image_bytes,
         ),
     };
-    decode(bytes, limit)
+    decode(&shared.faces, bytes, limit)
 }
 
 /// Checks that `bytes` is a JPEG or PNG no larger than `limit`, and hashes it.
-pub fn decode(bytes: Bytes, limit: usize) -> Result<Image, ApiError> {
+pub fn decode(faces: &FaceCache, bytes: Bytes, limit: usize) -> Result<Image, ApiError> {
     if bytes.len() > limit {
         return Err(ApiError::upload_failed());
     }
@@ -164,7 +165,7 @@ pub fn decode(bytes: Bytes, limit: usize) -> Result<Image, ApiError> {
         Ok(image::ImageFormat::Png) => "image/png",
         _ => return Err(ApiError::upload_failed()),
     };
-    let hash = FaceHash::of_image(&bytes).map_err(|_| ApiError::upload_failed())?;
+    let (bytes, hash) = faces.hash(bytes).map_err(|_| ApiError::upload_failed())?;
     Ok(Image {
         bytes,
         content_type,
@@ -283,12 +284,14 @@ mod tests {
     #[test]
     fn decoding_refuses_non_images_and_large_ones() {
         assert_eq!(
-            decode(Bytes::from_static(b"GIF89a"), 100).unwrap_err().code,
+            decode(&FaceCache::default(), Bytes::from_static(b"GIF89a"), 100)
+                .unwrap_err()
+                .code,
             "Error.MaterialsUploadError"
         );
         let big = Bytes::from(vec![0xffu8; 200]);
         assert_eq!(
-            decode(big, 100).unwrap_err().code,
+            decode(&FaceCache::default(), big, 100).unwrap_err().code,
             "Error.MaterialsUploadError"
         );
     }

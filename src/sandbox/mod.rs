@@ -6,7 +6,8 @@
 //! - the POP gateway (`gateway.rs`): parameters, signature, timestamp, nonce, API lookup;
 //! - the four actions (`actions.rs`, `submit.rs`) over per-ticket state (`state.rs`),
 //!   with verdicts from the authority data set (`verdict.rs`, `authority.rs`) and image
-//!   materials fetched by `materials.rs`;
+//!   materials fetched by `materials.rs`, their perceptual hashes remembered by content
+//!   (`faces.rs`);
 //! - an OSS bucket for uploads with the issued STS credentials (`oss.rs`);
 //! - quotas (`quota.rs`) and deterministic faults (`faults.rs`);
 //! - stats of what it saw and decided (`stats.rs`), also at `GET /_sandbox/stats`, and
@@ -26,6 +27,7 @@ pub mod stats;
 pub mod synthetic;
 
 mod actions;
+mod faces;
 mod gateway;
 mod materials;
 mod oss;

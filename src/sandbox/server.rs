@@ -100,9 +100,6 @@ async fn rpc(shared: &Shared, method: HttpMethod, uri: Uri, body: Body) -> Respo
     let decision = shared
         .faults()
         .decide(shared.config.seed, shared.next_sequence());
-    if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
-    }
     let query = uri.query().unwrap_or_default();
     let fail = |format, error: ApiError| {
         tracing::debug!(code = %error.code, status = error.status, "sandbox refused a call");
@@ -151,6 +148,13 @@ async fn serve(
         Ok(call) => call,
         Err(error) => return (Err(error), false),
     };
+    // The added latency is the service's own time on a call (fetching images, comparing
+    // faces), so it comes after the gateway has counted the call against the quota, as a
+    // call counts when it arrives. Latency in front of the gateway would be network
+    // latency, which within a region is a few milliseconds; refused calls answer at once.
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
     let data = match call.action {
         Action::GetVerifyToken => actions::get_verify_token(shared, incoming, &call),
         Action::SubmitMaterials => {

@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::config::SandboxConfig;
+use super::faces::FaceCache;
 use super::faults::Faults;
 use super::stats::Recorder;
 use super::verdict::Verdict;
@@ -25,6 +26,8 @@ pub struct Shared {
     pub host_id: String,
     /// Fetches `http(s)://` materials.
     pub fetcher: reqwest::Client,
+    /// Hashes of the photos seen, by content.
+    pub faces: FaceCache,
     sequence: AtomicU64,
     faults: Mutex<Faults>,
     recorder: Mutex<Recorder>,
@@ -156,6 +159,7 @@ impl Shared {
             base_url,
             host_id,
             fetcher,
+            faces: FaceCache::default(),
             sequence: AtomicU64::new(0),
             recorder: Mutex::new(Recorder::default()),
             core: Mutex::new(Core::default()),
