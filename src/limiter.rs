@@ -3,9 +3,10 @@
 //! The service counts calls per second without saying how it aligns the window, so the
 //! limiter assumes the strictest reading: never more than N calls in *any* one-second
 //! window. A token bucket with a burst of N would allow up to 2N-1 in some window, so each
-//! action gets a governor limiter with a burst of one, which spaces calls evenly, at a rate
-//! a little under the quota to absorb scheduling jitter between the permit and the call's
-//! arrival.
+//! action gets evenly spaced slots, at a rate a little under the quota to absorb scheduling
+//! jitter between the permit and the call's arrival, under a governor ceiling with a burst
+//! of at most two: enough that a worker waking a little late for its slot does not push
+//! every later call back, and little enough to stay under the quota in every window.
 //!
 //! When the service throttles anyway (its real quota is lower than the spec says, or
 //! another client shares it), the action's pace drops for every worker at once and then
@@ -23,8 +24,14 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::cloudauth::api::Action;
 use crate::spec::Rate;
 
-/// The share of the quota actually used: 2 % stays free for jitter.
-pub const HEADROOM: f64 = 0.98;
+/// The largest share of a quota ever used: 1 % stays free for jitter.
+pub const HEADROOM: f64 = 0.99;
+
+/// What a throttled answer multiplies the pace by. Not a half, as congestion control
+/// would: the pace is set just under a quota the spec names, so a throttled call there is
+/// usually jitter, and halving would cost seconds of half pace each time. A real quota far
+/// below the spec's is still found within a few seconds, a fifth less each second.
+pub const DECREASE: f64 = 0.8;
 
 /// The smallest share of the quota the pace may drop to.
 pub const MIN_SHARE: f64 = 0.05;
@@ -78,8 +85,8 @@ impl Default for Pace {
 }
 
 impl Pace {
-    /// Halves the share, once per `cooldown`: one throttling episode is usually answered
-    /// to several workers at once, and should lower the pace once.
+    /// Lowers the share by a fifth, once per `cooldown`: one throttling episode is usually
+    /// answered to several workers at once, and should lower the pace once.
     pub fn lower(&mut self, now: Instant, cooldown: Duration) -> bool {
         if self
             .lowered_at
@@ -89,7 +96,7 @@ impl Pace {
         }
         self.lowered_at = Some(now);
         self.since.get_or_insert(now);
-        self.share = (self.share * 0.5).max(MIN_SHARE);
+        self.share = (self.share * DECREASE).max(MIN_SHARE);
         true
     }
 
@@ -103,10 +110,11 @@ impl Pace {
         }
     }
 
-    /// Reserves the next call slot and returns when it starts.
-    fn reserve(&mut self, now: Instant, interval: Duration) -> Instant {
+    /// Reserves the next call slot and returns when it starts; `interval` gives the
+    /// spacing at the slot's time.
+    fn reserve(&mut self, now: Instant, interval: impl Fn(Instant) -> Duration) -> Instant {
         let slot = self.next.map_or(now, |next| next.max(now));
-        self.next = Some(slot + interval.div_f64(self.share));
+        self.next = Some(slot + interval(slot).div_f64(self.share));
         slot
     }
 }
@@ -146,9 +154,12 @@ impl Limiter {
         let Some(limiter) = self.limiters.get(&action) else {
             return;
         };
-        let now = Instant::now();
-        let gap = spacing(limiter.rate).div_f64(slow_start(now.duration_since(self.started)));
-        let slot = limiter.lock().reserve(now, gap);
+        // The slow start follows the slots' times, not the moment they are asked for: the
+        // hundreds of workers that ask at the start would otherwise all be spaced as
+        // slowly as the first call, for seconds.
+        let full = spacing(limiter.rate);
+        let gap = |slot: Instant| full.div_f64(slow_start(slot.duration_since(self.started)));
+        let slot = limiter.lock().reserve(Instant::now(), gap);
         std::thread::sleep(slot.saturating_duration_since(Instant::now()));
         while let Err(not_until) = limiter.ceiling.check() {
             std::thread::sleep(not_until.wait_time_from(self.clock.now()));
@@ -194,12 +205,12 @@ fn slow_start(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() / SLOW_START.as_secs_f64()).clamp(SLOW_START_FLOOR, 1.0)
 }
 
-/// A quota that admits one call per interval, with no burst.
+/// The hard ceiling: one call per interval at the effective rate, with [`burst`].
 fn paced(rate: Rate) -> Quota {
     let interval = spacing(rate);
     Quota::with_period(interval)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::MIN)
+        .allow_burst(burst(rate))
 }
 
 /// Calls a second that stay free below every quota, whatever its size: evenly spaced
@@ -207,11 +218,32 @@ fn paced(rate: Rate) -> Quota {
 /// and the arrival varies, so at least one and a half calls of slack are kept.
 pub const SLACK_CALLS: f64 = 1.5;
 
-/// The rate actually used under a quota of `rate`: 98 % of it, and at least
-/// [`SLACK_CALLS`] under it, but never less than half of it.
+/// Quotas from this many calls a second up get a ceiling with a burst of two.
+const BURST_FROM: f64 = 100.0;
+
+/// How many calls the ceiling lets through in quick succession: two for quotas of
+/// [`BURST_FROM`] a second and more, else one.
+///
+/// With a burst of one, a worker that wakes a little late for its slot pushes every later
+/// call back by as much, and at hundreds of calls a second those delays add up to percents
+/// of the quota. A ceiling at r calls a second with a burst of b admits at most b + r calls
+/// in a one-second window, so [`effective`] keeps the extra call below the quota as well.
+pub fn burst(rate: Rate) -> NonZeroU32 {
+    if rate.get() >= BURST_FROM {
+        NonZeroU32::MIN.saturating_add(1)
+    } else {
+        NonZeroU32::MIN
+    }
+}
+
+/// The rate actually used under a quota of `rate`: 99 % of it, and at least
+/// [`SLACK_CALLS`] under it, two calls more where the ceiling bursts (one for the extra
+/// call, one for its jitter), but never less than half of it.
 pub fn effective(rate: Rate) -> f64 {
     let quota = rate.get();
-    (quota * HEADROOM).min(quota - SLACK_CALLS).max(quota * 0.5)
+    // The extra call of a burst needs room below the quota, and so does its own jitter.
+    let spare = SLACK_CALLS + 2.0 * f64::from(burst(rate).get() - 1);
+    (quota * HEADROOM).min(quota - spare).max(quota * 0.5)
 }
 
 /// The time between two calls of an action with quota `rate`.
@@ -228,20 +260,21 @@ mod tests {
         let rate = Rate::per_second(200.0).unwrap();
         let gap = spacing(rate);
         assert!(gap > Duration::from_millis(5), "{gap:?}");
-        // In any one-second window at most floor(1 s / gap) + 1 calls fit.
-        let most = (1.0 / gap.as_secs_f64()).floor() as u32 + 1;
-        assert!(most <= 200, "{most}");
+        // In any one-second window at most floor(1 s / gap) plus the burst fit, and a
+        // call of slack is left for the time between the permit and the arrival.
+        let most = (1.0 / gap.as_secs_f64()).floor() as u32 + burst(rate).get();
+        assert!(most < 200, "{most}");
     }
 
     #[test]
-    fn throttling_halves_the_pace_once_per_episode_and_successes_restore_it() {
+    fn throttling_lowers_the_pace_once_per_episode_and_successes_restore_it() {
         let start = Instant::now();
         let mut pace = Pace::default();
         assert!(pace.lower(start, Duration::from_secs(1)));
         assert!(!pace.lower(start + Duration::from_millis(10), Duration::from_secs(1)));
-        assert_eq!(pace.share, 0.5);
+        assert_eq!(pace.share, DECREASE);
         assert!(pace.lower(start + Duration::from_secs(2), Duration::from_secs(1)));
-        assert_eq!(pace.share, 0.25);
+        assert_eq!(pace.share, DECREASE * DECREASE);
         for _ in 0..100 {
             pace.lower(start + Duration::from_secs(100), Duration::ZERO);
         }
@@ -258,12 +291,21 @@ mod tests {
     }
 
     #[test]
-    fn small_quotas_keep_whole_calls_of_slack_and_large_ones_two_percent() {
+    fn small_quotas_keep_whole_calls_of_slack_and_large_ones_one_percent() {
         let at = |n: f64| effective(Rate::per_second(n).unwrap());
-        assert_eq!(at(200.0), 196.0);
+        assert_eq!(at(1000.0), 990.0);
+        assert_eq!(at(200.0), 196.5);
+        assert_eq!(at(100.0), 96.5);
+        assert_eq!(at(50.0), 48.5);
         assert_eq!(at(20.0), 18.5);
+        assert_eq!(at(10.0), 8.5);
         assert_eq!(at(2.0), 1.0);
         assert_eq!(at(0.5), 0.25);
+        for quota in [0.5, 1.0, 2.0, 10.0, 19.0, 20.0, 50.0, 200.0, 5000.0] {
+            let rate = Rate::per_second(quota).unwrap();
+            let most = effective(rate).floor() + f64::from(burst(rate).get());
+            assert!(most <= quota.max(1.0), "{quota}: {most} calls in a second");
+        }
     }
 
     #[test]
@@ -278,11 +320,27 @@ mod tests {
         let start = Instant::now();
         let mut pace = Pace::default();
         let gap = Duration::from_millis(10);
-        assert_eq!(pace.reserve(start, gap), start);
-        assert_eq!(pace.reserve(start, gap), start + gap);
+        assert_eq!(pace.reserve(start, |_| gap), start);
+        assert_eq!(pace.reserve(start, |_| gap), start + gap);
         pace.share = 0.5;
-        assert_eq!(pace.reserve(start, gap), start + 2 * gap);
-        assert_eq!(pace.reserve(start, gap), start + 4 * gap);
+        assert_eq!(pace.reserve(start, |_| gap), start + 2 * gap);
+        assert_eq!(pace.reserve(start, |_| gap), start + 4 * gap);
+    }
+
+    #[test]
+    fn slots_reserved_at_once_follow_the_slow_start_of_their_own_times() {
+        // A slot 10 ms apart at first, 5 ms once half a second in: a burst of requests at
+        // the start is not spaced at the first slot's rate all the way.
+        let start = Instant::now();
+        let mut pace = Pace::default();
+        let gap = |slot: Instant| {
+            let half = slot.duration_since(start) >= Duration::from_millis(500);
+            Duration::from_millis(if half { 5 } else { 10 })
+        };
+        let slots: Vec<Instant> = (0..150).map(|_| pace.reserve(start, gap)).collect();
+        assert_eq!(slots[1] - slots[0], Duration::from_millis(10));
+        assert_eq!(slots[149] - slots[148], Duration::from_millis(5));
+        assert!(slots[149] - start < Duration::from_millis(1000));
     }
 
     #[test]
