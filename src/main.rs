@@ -23,8 +23,8 @@ fn main() -> ExitCode {
 }
 
 /// Diagnostics go to stderr; `RUST_LOG` refines them unless -v or -q is given. The levels
-/// that -v raises are this tool's only: libraries' own traces could show request URLs,
-/// which carry an STS SecurityToken.
+/// that -v raises are this tool's only, and the HTTP libraries never go past warn: their
+/// own traces could show request URLs, which carry an STS SecurityToken.
 fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -38,6 +38,12 @@ fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     } else {
         EnvFilter::new(level)
     };
+    // Whatever RUST_LOG asks, the HTTP libraries stay at warn: at debug they print
+    // request URLs, and a GET's URL carries the STS SecurityToken.
+    let filter = ["reqwest=warn", "hyper=warn", "hyper_util=warn"]
+        .into_iter()
+        .filter_map(|directive| directive.parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
+use crate::engine::{row_key, row_number};
 use crate::ledger::Ledger;
 use crate::lock::{LockError, RunLock};
 use crate::report::{self, Personal, Tally};
 use crate::run;
+use crate::shard::Shard;
 use crate::spec::{self, Pipeline, ReportFormat};
 
 /// What `report` wrote.
@@ -55,9 +57,13 @@ pub fn report(
 ) -> anyhow::Result<Exported> {
     let opened = open(ledger)?;
     let pipeline = spec_of(&opened);
+    let shard = shard_of(&opened)?;
     let path = match (out, &pipeline) {
         (Some(out), _) => out.to_path_buf(),
-        (None, Some(pipeline)) => pipeline.report.path.clone(),
+        (None, Some(pipeline)) => match shard {
+            Some(shard) => shard.suffixed(&pipeline.report.path),
+            None => pipeline.report.path.clone(),
+        },
         (None, None) => ledger.with_file_name(format!(
             "report.{}",
             extension(format.unwrap_or(ReportFormat::Csv))
@@ -77,11 +83,17 @@ pub fn report(
     let lines = report::lines(
         pipeline.as_ref().map(|p| &p.source),
         pipeline.as_ref().map(Personal::of).unwrap_or_default(),
-        |_, _| true,
+        move |key, row| shard.is_none_or(|s| s.owns(key, row)),
         &opened,
     )?;
     let metrics = run::earlier_metrics(&opened)?;
-    let summary = crate::summary::paths_beside(&path);
+    let summary = match (out, shard) {
+        (None, Some(shard)) => {
+            let (json, html) = crate::summary::paths_beside(&path);
+            (shard.suffixed(&json), shard.suffixed(&html))
+        }
+        _ => crate::summary::paths_beside(&path),
+    };
     let tally = run::write_with_summary(&path, format, &summary, lines, metrics.as_ref())?;
     Ok(Exported {
         report: path,
@@ -103,6 +115,20 @@ fn open(ledger: &Path) -> anyhow::Result<Ledger> {
         bail!("no ledger at {}", ledger.display());
     }
     Ok(Ledger::open_existing(ledger)?)
+}
+
+/// The shard a ledger belongs to, if its run was one.
+fn shard_of(ledger: &Ledger) -> anyhow::Result<Option<Shard>> {
+    let Some(text) = ledger.meta(run::SHARD_META)? else {
+        return Ok(None);
+    };
+    let shard = text.parse().map_err(|e| {
+        anyhow::anyhow!(
+            "ledger {}: unreadable shard {text:?}: {e}",
+            ledger.path().display()
+        )
+    })?;
+    Ok(Some(shard))
 }
 
 /// The spec a ledger was run with, when it can still be loaded.
@@ -146,9 +172,16 @@ pub fn status(ledger: &Path) -> anyhow::Result<Status> {
         Err(LockError::Held { holder, .. }) => Some(holder),
         Err(other) => Some(format!("unknown: {other}")),
     };
-    let input_rows = spec_of(&opened)
-        .and_then(|p| crate::source::open(&p.source).ok())
-        .map(|rows| rows.iter.count() as u64);
+    let shard = shard_of(&opened)?;
+    let input_rows = spec_of(&opened).and_then(|pipeline| {
+        let rows = crate::source::open(&pipeline.source).ok()?;
+        let key = &pipeline.source.key.value;
+        let owned = rows
+            .iter
+            .filter_map(Result::ok)
+            .filter(|row| shard.is_none_or(|s| s.owns(&row_key(row, key), row_number(row))));
+        Some(owned.count() as u64)
+    });
     Ok(Status {
         ledger: ledger.to_path_buf(),
         pipeline: opened.meta("pipeline")?,

@@ -61,6 +61,28 @@ fn shards_in_parallel_report_every_row_once_within_the_account_quota() {
     assert_eq!(seen.len(), 90);
     assert!(seen.values().all(|&n| n == 1), "a row reported twice");
 
+    // The ledger tools know a shard's ledger holds its own rows only.
+    let first_ledger = work.path(&format!("out/ledger.shard-0-of-{SHARDS}.sqlite"));
+    let first_report = work.path(&format!("out/report.shard-0-of-{SHARDS}.csv"));
+    let keys_of =
+        |path| -> Vec<String> { read_report(path).iter().map(|l| l["key"].clone()).collect() };
+    let written = keys_of(&first_report);
+    std::fs::remove_file(&first_report).unwrap();
+    let output = binary().arg("report").arg(&first_ledger).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(keys_of(&first_report), written, "report of a shard ledger");
+    assert!(
+        !work.path("out/report.csv").exists(),
+        "the unsharded report was written"
+    );
+    let output = binary().arg("status").arg(&first_ledger).output().unwrap();
+    let status = String::from_utf8_lossy(&output.stdout);
+    let expected = format!(
+        "{n} of {n} input rows have an outcome (100.0 %)",
+        n = written.len()
+    );
+    assert!(status.contains(&expected), "{status}");
+
     let stats = sandbox.stats();
     for (ticket, submissions) in &stats.submissions_per_ticket {
         assert!(*submissions <= 1, "{ticket} submitted {submissions} times");
