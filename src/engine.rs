@@ -3,9 +3,12 @@
 //! moving on.
 //!
 //! A reader thread streams the input, skips rows the ledger has finished, resolves each
-//! row's materials and hands the rest to a rayon pool of workers. A row whose submission
-//! is in review does not hold a worker: it waits in the review queue, and whichever worker
-//! is free when its next poll falls due asks GetStatus.
+//! row's materials and hands the rest to the workers: threads that make the calls, as many
+//! as the gate may admit rows, blocked on the network or the quota most of the time. The
+//! CPU work of a row, reading its photos and encoding them into the body, goes to a rayon
+//! pool with a thread per core. A row whose submission is in review does not hold a
+//! worker: it waits in the review queue, and whichever worker is free when its next poll
+//! falls due asks GetStatus.
 //!
 //! SubmitMaterials is never repeated blindly. Once it may have reached the service (no
 //! answer, a 5xx, `Error.DuplicatedTicketId`, or a crash after the ledger said `sending`),
@@ -16,6 +19,7 @@
 // is never stored, so boxing it would only add allocations on the error path.
 #![allow(clippy::result_large_err)]
 
+mod budget;
 mod gate;
 mod review;
 
@@ -40,6 +44,7 @@ use crate::shard::Shard;
 use crate::source::{Row, RowResult, Rows};
 use crate::spec::Pipeline;
 use crate::summary::Metrics;
+use budget::{Budget, Held};
 pub use gate::Gate;
 use review::{ReviewQueue, Waiting};
 
@@ -181,6 +186,10 @@ pub struct Engine<'a> {
     options: RunOptions,
     breaker: Breaker,
     gate: Gate,
+    budget: Budget,
+    /// Reads and encodes photos, a thread per core; `None` if no thread could be started,
+    /// and the workers then do it themselves.
+    encoders: Option<rayon::ThreadPool>,
 }
 
 impl<'a> Engine<'a> {
@@ -196,6 +205,11 @@ impl<'a> Engine<'a> {
     ) -> Self {
         Engine {
             gate,
+            budget: Budget::new(pipeline.images.in_flight),
+            encoders: rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("cloudauth-encoder-{i}"))
+                .build()
+                .ok(),
             breaker: Breaker::new(options.breaker),
             options,
             pipeline,
@@ -212,27 +226,35 @@ impl<'a> Engine<'a> {
 
     /// Processes `rows` with `workers` threads and returns once every row read has an
     /// outcome, or the run was halted.
+    ///
+    /// The workers are plain threads rather than a rayon pool: they block on calls, and an
+    /// idle rayon thread looks for work in every other thread's queue, which with hundreds
+    /// of threads costs more CPU than encoding the photos.
     pub fn run(&self, rows: Rows, workers: usize) -> Result<RunResult, std::io::Error> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
-            .thread_name(|i| format!("cloudauth-worker-{i}"))
-            .build()
-            .map_err(std::io::Error::other)?;
         let (sender, receiver) = crossbeam_channel::bounded(workers * 2);
-        // The reader runs on a thread of its own, outside the pool: Parquet decoding uses
-        // polars' own rayon pool, which must not be entered from a worker of ours.
-        let rows_read = std::thread::scope(|threads| {
+        // The reader has a thread of its own: Parquet decoding uses polars' own rayon pool,
+        // which must not be entered from the encoders' pool.
+        let rows_read = std::thread::scope(|threads| -> std::io::Result<u64> {
             let reader = threads.spawn(move || self.read(rows, &sender, self.options.limit));
-            pool.scope(|scope| {
-                for _ in 0..workers {
-                    let receiver = receiver.clone();
-                    scope.spawn(move |_| self.work(&receiver));
-                }
-            });
-            reader.join().unwrap_or_default()
-        });
+            for i in 0..workers {
+                let receiver = receiver.clone();
+                std::thread::Builder::new()
+                    .name(format!("cloudauth-worker-{i}"))
+                    .spawn_scoped(threads, move || self.work(&receiver))?;
+            }
+            drop(receiver);
+            Ok(reader.join().unwrap_or_default())
+        })?;
         let halted = self.halt.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(RunResult { rows_read, halted })
+    }
+
+    /// Runs the CPU work `op` of a row on the encoders' pool, or here if it has none.
+    fn on_encoders<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {
+        match &self.encoders {
+            Some(pool) => pool.install(op),
+            None => op(),
+        }
     }
 
     /// Asks every worker to stop taking new rows.
@@ -535,13 +557,11 @@ impl<'a> Engine<'a> {
                 Settled::NotLanded => job.resume = Resume::Fresh,
             }
         }
-        let Some(loaded) = self.load(&job)? else {
-            return Ok(());
-        };
         // A token kept in the ledger comes without the StsToken an upload needs.
+        let uploads = materials::footprint(&job.materials, &self.pipeline.images).uploaded > 0;
         let mut grant = match &job.resume {
             Resume::Token { token, expires_at }
-                if *expires_at > unix_now() + TOKEN_MARGIN_SECS && !loaded.needs_upload() =>
+                if *expires_at > unix_now() + TOKEN_MARGIN_SECS && !uploads =>
             {
                 Some(Grant {
                     token: token.clone(),
@@ -551,14 +571,23 @@ impl<'a> Engine<'a> {
             _ => None,
         };
         for _round in 0..MAX_ROUNDS {
-            let current = match grant.take() {
-                Some(grant) => grant,
-                None => match self.verify_token(&job)? {
-                    Some(grant) => grant,
+            let Some(current) = self.grant(&job, grant.take())? else {
+                return Ok(());
+            };
+            // The photos are read only with a token in hand, so that rows waiting for one
+            // hold none; GetVerifyToken is not what a verification is billed for.
+            let mut held = self.budget.hold(materials::held_bytes(&job.materials));
+            let Some(loaded) = self.on_encoders(|| self.load(&job))? else {
+                return Ok(());
+            };
+            let current = match current.sts {
+                None if loaded.needs_upload() => match self.grant(&job, None)? {
+                    Some(fresh) => fresh,
                     None => return Ok(()),
                 },
+                _ => current,
             };
-            if let Next::Done = self.submit(&job, &current, &loaded)? {
+            if let Next::Done = self.submit(&job, &current, loaded, &mut held)? {
                 return Ok(());
             }
         }
@@ -591,6 +620,15 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// `kept` if there is one, else a new VerifyToken; `None` once the row is finished
+    /// because none can be had.
+    fn grant(&self, job: &Job, kept: Option<Grant>) -> Result<Option<Grant>, Failure> {
+        match kept {
+            Some(grant) => Ok(Some(grant)),
+            None => self.verify_token(job),
+        }
+    }
+
     /// Gets a VerifyToken for the row's ticket, or finishes the row if none can be had.
     fn verify_token(&self, job: &Job) -> Result<Option<Grant>, Failure> {
         let biz = &self.pipeline.service.biz;
@@ -617,10 +655,24 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Sends the row's materials once and acts on the answer.
-    fn submit(&self, job: &Job, grant: &Grant, loaded: &Loaded) -> Result<Next, Failure> {
+    /// Sends the row's materials once and acts on the answer. The photos as read are let
+    /// go of, and `held` shrunk to the body, as soon as the body is encoded.
+    fn submit(
+        &self,
+        job: &Job,
+        grant: &Grant,
+        loaded: Loaded,
+        held: &mut Held<'_>,
+    ) -> Result<Next, Failure> {
         let upload = |kind, bytes: &[u8]| self.upload(grant.sts.as_ref(), kind, bytes);
-        let body = match loaded.body(&grant.token, upload) {
+        // Uploads wait on the network, which the encoders must not do.
+        let encoded = if loaded.needs_upload() {
+            loaded.body(&grant.token, upload)
+        } else {
+            self.on_encoders(|| loaded.body(&grant.token, upload))
+        };
+        drop(loaded);
+        let body = match encoded {
             Ok(Ok(body)) => body,
             Ok(Err(unusable)) => {
                 self.finish(
@@ -637,6 +689,7 @@ impl<'a> Engine<'a> {
                 return Ok(Next::Done);
             }
         };
+        held.shrink_to(body.len());
         tracing::debug!(materials = %materials::describe(&job.materials), body_bytes = body.len(), "submitting");
         let reply = self.call(Action::SubmitMaterials, || {
             self.ledger

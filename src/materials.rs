@@ -375,6 +375,19 @@ pub fn footprint(materials: &[Material], policy: &ImagePolicy) -> Footprint {
     footprint
 }
 
+/// The most bytes a row holds while its materials are sent: each photo as read, and its
+/// share of the encoded body. The engine keeps the sum over the rows in flight under
+/// `images.in_flight`.
+pub fn held_bytes(materials: &[Material]) -> usize {
+    materials
+        .iter()
+        .map(|material| match &material.value {
+            Value::File { bytes, .. } => *bytes as usize + base64_len(*bytes as usize) + 64,
+            Value::Text(text) => text.len() * 3 + 64,
+        })
+        .sum()
+}
+
 /// The percent-encoded size of the base64 of `bytes` bytes.
 fn base64_len(bytes: usize) -> usize {
     bytes.div_ceil(3) * 4 * 35 / 32

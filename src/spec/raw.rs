@@ -53,6 +53,8 @@ pub struct RawImages {
     pub fit: Option<Located>,
     /// The shortest side, in pixels, an image may have.
     pub min_side: Option<Spanned<u32>>,
+    /// The most image bytes the rows in flight may hold at once, such as `96MiB`.
+    pub in_flight: Option<Located>,
 }
 
 /// `service:`.

@@ -93,6 +93,30 @@ fn a_csv_run_reports_every_row_as_the_sandbox_decided() {
 }
 
 #[test]
+fn rows_wait_for_room_under_a_tight_in_flight_budget_and_all_get_verdicts() {
+    // 1 KiB is less than any row's photos: each row then goes alone, and none is stuck.
+    let work = Workspace::new(12);
+    let sandbox = work.sandbox(|c| {
+        c.faults = Faults {
+            latency_mean_ms: 20,
+            ..Faults::default()
+        }
+    });
+    let extra = "images: { in_flight: 1KiB }";
+    let spec = work.spec("spec.yaml", "data/accounts.csv", "50/s", extra);
+
+    let output = run(&spec, &sandbox.url(), &[]);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&output)
+    );
+    let stats = sandbox.stats();
+    check_report(&work, &read_report(&work.path("out/report.csv")), &stats);
+    assert_no_ticket_submitted_twice(&stats);
+}
+
+#[test]
 fn a_parquet_input_gives_the_same_report_as_its_csv() {
     use polars::prelude::*;
 
