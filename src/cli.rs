@@ -103,6 +103,10 @@ Checks made:
 Invalid rows are written to a rejects file (row, key, reasons, details) with personal data
 masked: by default <report>.rejects.csv beside the spec's report.
 
+Environment:
+  Every variable a string value of the spec names as ${VAR} or ${VAR:-default}; an unset
+  one without a default makes the spec unusable (exit code 2).
+
 Exit codes:
   0  every row is valid
   1  some rows are invalid (counted, and listed in the rejects file)
@@ -125,6 +129,11 @@ const REPORT_EXAMPLE: &str = "\
 The personal columns (name, id_number, mobile) come from the input named by the spec the
 ledger was run with, written as its report.pii says; when the spec or the input cannot be
 read, they are left empty. summary.json and summary.html are written beside the report.
+
+Environment:
+  The variables the spec names as ${VAR}, among them the key of report.pii: hash (its
+  report.hash_key). When one is unset the spec cannot be loaded, and the personal columns
+  are left empty.
 
 Example:
   cloudauth-batch report out/demo-ledger.sqlite --format parquet --out out/audit.parquet";
@@ -158,6 +167,9 @@ const MERGE_EXAMPLE: &str = "\
 The ledgers must come from one spec (same pipeline name and spec text) and the same shard
 count, each shard at most once; a missing shard is reported and its rows left out. The
 summary (summary.json, summary.html) is written beside the report.
+
+Environment:
+  As for report: the variables the spec names, among them the key of report.pii: hash.
 
 Example:
   cloudauth-batch merge out/ledger.shard-*-of-4.sqlite --out out/report.parquet";
