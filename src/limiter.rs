@@ -29,9 +29,14 @@ pub const HEADROOM: f64 = 0.99;
 
 /// What a throttled answer multiplies the pace by. Not a half, as congestion control
 /// would: the pace is set just under a quota the spec names, so a throttled call there is
-/// usually jitter, and halving would cost seconds of half pace each time. A real quota far
-/// below the spec's is still found within a few seconds, a fifth less each second.
-pub const DECREASE: f64 = 0.8;
+/// usually jitter (a call that arrived a few milliseconds late, next to one on time), and
+/// halving would cost seconds of half pace each time. A real quota far below the spec's
+/// is still found within seconds, a tenth less each second.
+pub const DECREASE: f64 = 0.9;
+
+/// How many seconds of calls at the full quota it takes to climb from nothing back to the
+/// full pace: from one throttled second ([`DECREASE`]), half a second.
+const RECOVERY_SECONDS: f64 = 5.0;
 
 /// The smallest share of the quota the pace may drop to.
 pub const MIN_SHARE: f64 = 0.05;
@@ -85,7 +90,7 @@ impl Default for Pace {
 }
 
 impl Pace {
-    /// Lowers the share by a fifth, once per `cooldown`: one throttling episode is usually
+    /// Lowers the share by [`DECREASE`], once per `cooldown`: one throttling episode is usually
     /// answered to several workers at once, and should lower the pace once.
     pub fn lower(&mut self, now: Instant, cooldown: Duration) -> bool {
         if self
@@ -176,11 +181,11 @@ impl Limiter {
         }
     }
 
-    /// A call of `action` went through: recover a little towards the full quota, about
-    /// ten times the quota's calls per second to climb back all the way.
+    /// A call of `action` went through: recover a little towards the full quota, over
+    /// [`RECOVERY_SECONDS`] of the quota's calls to climb back all the way.
     pub fn succeeded(&self, action: Action) {
         if let Some(limiter) = self.limiters.get(&action) {
-            let step = 1.0 / (limiter.rate.get() * 10.0).max(1.0);
+            let step = 1.0 / (limiter.rate.get() * RECOVERY_SECONDS).max(1.0);
             let mut pace = limiter.lock();
             if pace.share < 1.0 {
                 pace.raise(Instant::now(), step);
