@@ -37,7 +37,7 @@ use crate::cloudauth::error::CallError;
 use crate::images::Depth;
 use crate::ledger::{Entry, Finished, Ledger, LedgerError, Outcome, State};
 use crate::limiter::Limiter;
-use crate::materials::{self, Loaded, Material};
+use crate::materials::{self, Buffers, Loaded, Material};
 use crate::progress::Progress;
 use crate::retry::{Backoff, Decision, classify};
 use crate::shard::Shard;
@@ -187,6 +187,8 @@ pub struct Engine<'a> {
     breaker: Breaker,
     gate: Gate,
     budget: Budget,
+    /// Allocations of photos and bodies, passed from row to row.
+    buffers: Buffers,
     /// Reads and encodes photos, a thread per core; `None` if no thread could be started,
     /// and the workers then do it themselves.
     encoders: Option<rayon::ThreadPool>,
@@ -206,6 +208,7 @@ impl<'a> Engine<'a> {
         Engine {
             gate,
             budget: Budget::new(pipeline.images.in_flight),
+            buffers: Buffers::default(),
             encoders: rayon::ThreadPoolBuilder::new()
                 .thread_name(|i| format!("cloudauth-encoder-{i}"))
                 .build()
@@ -601,7 +604,7 @@ impl<'a> Engine<'a> {
 
     /// Reads and fits the row's images, or finishes the row if they cannot be used.
     fn load(&self, job: &Job) -> Result<Option<Loaded>, Failure> {
-        match materials::load(&job.materials, &self.pipeline.images) {
+        match materials::load(&job.materials, &self.pipeline.images, &self.buffers) {
             Ok(loaded) => {
                 if !loaded.notes.is_empty() {
                     tracing::info!(images = %loaded.notes.join("; "), "images made to fit");
@@ -667,11 +670,11 @@ impl<'a> Engine<'a> {
         let upload = |kind, bytes: &[u8]| self.upload(grant.sts.as_ref(), kind, bytes);
         // Uploads wait on the network, which the encoders must not do.
         let encoded = if loaded.needs_upload() {
-            loaded.body(&grant.token, upload)
+            loaded.body(&grant.token, &self.buffers, upload)
         } else {
-            self.on_encoders(|| loaded.body(&grant.token, upload))
+            self.on_encoders(|| loaded.body(&grant.token, &self.buffers, upload))
         };
-        drop(loaded);
+        loaded.recycle(&self.buffers);
         let body = match encoded {
             Ok(Ok(body)) => body,
             Ok(Err(unusable)) => {
@@ -697,6 +700,12 @@ impl<'a> Engine<'a> {
                 .map_err(Failure::Ledger)?;
             Ok(self.client.submit_materials(&body))
         });
+        // The body is not sent again: a row that goes round once more encodes a new one
+        // for its new token.
+        if let Some(text) = body.into_text() {
+            self.buffers.give_body(text);
+        }
+        held.shrink_to(0);
         match reply {
             Ok(reply) => self
                 .on_status(job, reply.data, &reply.request_id)

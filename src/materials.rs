@@ -9,7 +9,9 @@
 //! then base64-encodes the rest straight into the percent-encoded form body for a token.
 
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -206,8 +208,70 @@ impl Part {
     }
 }
 
-/// Reads a row's images and makes them fit under `policy` and the body limit.
-pub fn load(materials: &[Material], policy: &ImagePolicy) -> Result<Loaded, Unusable> {
+/// The allocations of photos as read and of request bodies, given back by rows done with
+/// them and handed to the next rows.
+///
+/// A row's photos and body take a megabyte or two, made on the encoder threads and freed
+/// on the workers once the call is answered. Left to the allocator, that churn of large,
+/// slightly different sizes across threads fragments its arenas, and a run's resident
+/// memory grows to twice what its rows hold at once. Reused, there are only ever as many
+/// allocations as rows have held at once.
+#[derive(Debug, Default)]
+pub struct Buffers {
+    files: Mutex<Vec<Vec<u8>>>,
+    bodies: Mutex<Vec<String>>,
+}
+
+impl Buffers {
+    /// An empty buffer for a file of `bytes` bytes.
+    fn file(&self, bytes: usize) -> Vec<u8> {
+        let mut buffer = take(&self.files, bytes, Vec::capacity).unwrap_or_default();
+        buffer.clear();
+        buffer.reserve(bytes);
+        buffer
+    }
+
+    /// A buffer for a body of about `bytes` bytes (cleared by its user).
+    fn body(&self, bytes: usize) -> String {
+        take(&self.bodies, bytes, String::capacity).unwrap_or_default()
+    }
+
+    /// Takes back the text of a body that has been sent.
+    pub fn give_body(&self, body: String) {
+        give(&self.bodies, body);
+    }
+}
+
+/// Buffers kept at most, of each kind: far more than rows are ever in flight.
+const MAX_KEPT: usize = 4096;
+
+/// The smallest buffer of `pool` with room for `bytes`, else the largest.
+fn take<T>(pool: &Mutex<Vec<T>>, bytes: usize, capacity: impl Fn(&T) -> usize) -> Option<T> {
+    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+    let fits = pool
+        .iter()
+        .enumerate()
+        .filter(|(_, buffer)| capacity(buffer) >= bytes)
+        .min_by_key(|(_, buffer)| capacity(buffer))
+        .map(|(at, _)| at);
+    let at = fits.or_else(|| (0..pool.len()).max_by_key(|&at| capacity(&pool[at])))?;
+    Some(pool.swap_remove(at))
+}
+
+fn give<T>(pool: &Mutex<Vec<T>>, buffer: T) {
+    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < MAX_KEPT {
+        pool.push(buffer);
+    }
+}
+
+/// Reads a row's images and makes them fit under `policy` and the body limit, reading
+/// into allocations from `buffers`.
+pub fn load(
+    materials: &[Material],
+    policy: &ImagePolicy,
+    buffers: &Buffers,
+) -> Result<Loaded, Unusable> {
     let mut loaded = Loaded {
         parts: Vec::with_capacity(materials.len()),
         notes: Vec::new(),
@@ -215,8 +279,8 @@ pub fn load(materials: &[Material], policy: &ImagePolicy) -> Result<Loaded, Unus
     for material in materials {
         let part = match &material.value {
             Value::Text(text) => Part::Text(material.kind, text.clone()),
-            Value::File { path, .. } => {
-                let bytes = std::fs::read(path).map_err(|e| {
+            Value::File { path, bytes } => {
+                let bytes = read(path, *bytes, buffers).map_err(|e| {
                     Unusable(format!(
                         "{}: cannot read {}: {e}",
                         material.kind,
@@ -230,6 +294,13 @@ pub fn load(materials: &[Material], policy: &ImagePolicy) -> Result<Loaded, Unus
     }
     loaded.upload_largest_until_it_fits();
     Ok(loaded)
+}
+
+/// Reads the file at `path`, of about `size` bytes when it was found.
+fn read(path: &Path, size: u64, buffers: &Buffers) -> std::io::Result<Vec<u8>> {
+    let mut buffer = buffers.file(usize::try_from(size).unwrap_or(0));
+    std::fs::File::open(path)?.read_to_end(&mut buffer)?;
+    Ok(buffer)
 }
 
 /// An image file as it will be sent: unchanged, re-encoded, or marked for upload.
@@ -291,15 +362,27 @@ impl Loaded {
         self.parts.iter().any(|p| matches!(p, Part::Upload(..)))
     }
 
-    /// Encodes the SubmitMaterials body for `verify_token`, calling `upload` for each image
-    /// that goes through OSS; it returns the image's `oss://` address.
+    /// Gives the allocations of the photos back to `buffers`.
+    pub fn recycle(self, buffers: &Buffers) {
+        for part in self.parts {
+            if let Part::Inline(_, bytes) | Part::Upload(_, bytes) = part {
+                give(&buffers.files, bytes);
+            }
+        }
+    }
+
+    /// Encodes the SubmitMaterials body for `verify_token` into an allocation from
+    /// `buffers`, calling `upload` for each image that goes through OSS; it returns the
+    /// image's `oss://` address.
     pub fn body<E>(
         &self,
         verify_token: &str,
+        buffers: &Buffers,
         mut upload: impl FnMut(MaterialType, &[u8]) -> Result<String, E>,
     ) -> Result<Result<SubmitBody, Unusable>, E> {
-        let estimate: usize = self.parts.iter().map(Part::encoded_len).sum();
-        let mut body = SubmitBodyBuilder::new(verify_token, estimate + 128);
+        let estimate: usize = self.parts.iter().map(Part::encoded_len).sum::<usize>() + 128;
+        let buffer = buffers.body(estimate);
+        let mut body = SubmitBodyBuilder::in_buffer(verify_token, buffer, estimate);
         for part in &self.parts {
             match part {
                 Part::Text(kind, text) => body.text(*kind, text),
@@ -470,6 +553,56 @@ mod tests {
     }
 
     #[test]
+    fn buffers_hand_out_the_smallest_that_fits_else_the_largest() {
+        let pool = Mutex::new(
+            [10, 100, 50]
+                .map(Vec::<u8>::with_capacity)
+                .into_iter()
+                .collect::<Vec<_>>(),
+        );
+        let capacity = |bytes| take(&pool, bytes, Vec::capacity).map(|b| b.capacity());
+        assert!(capacity(40).is_some_and(|c| (50..100).contains(&c)));
+        assert!(capacity(500).is_some_and(|c| c >= 100));
+        assert!(capacity(1).is_some_and(|c| (10..50).contains(&c)));
+        assert_eq!(capacity(1), None);
+    }
+
+    #[test]
+    fn rows_encode_the_same_bodies_in_recycled_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = ImagePolicy::default();
+        let buffers = Buffers::default();
+        let rows = [
+            vec![
+                file(dir.path(), "a.jpg", 70_000),
+                file(dir.path(), "b.jpg", 30_000),
+            ],
+            vec![file(dir.path(), "c.jpg", 20_000)],
+            vec![
+                file(dir.path(), "d.jpg", 90_000),
+                file(dir.path(), "e.jpg", 5),
+            ],
+        ];
+        for round in 0..3 {
+            for (i, materials) in rows.iter().enumerate() {
+                let fresh = load(materials, &policy, &Buffers::default()).unwrap();
+                let fresh = fresh.body("token", &Buffers::default(), no_upload);
+                let fresh = fresh.unwrap().unwrap().into_text().unwrap();
+
+                let loaded = load(materials, &policy, &buffers).unwrap();
+                let body = loaded.body("token", &buffers, no_upload).unwrap().unwrap();
+                loaded.recycle(&buffers);
+                let text = body.into_text().unwrap();
+                assert_eq!(text, fresh, "round {round}, row {i}");
+                buffers.give_body(text);
+            }
+        }
+        // Each row took what the one before gave back: no more allocations than a row holds.
+        assert!(buffers.files.lock().unwrap().len() <= 2);
+        assert_eq!(buffers.bodies.lock().unwrap().len(), 1);
+    }
+
+    #[test]
     fn size_estimate_covers_the_encoded_body() {
         let dir = tempfile::tempdir().unwrap();
         let materials = vec![
@@ -479,9 +612,12 @@ mod tests {
             },
             file(dir.path(), "x.jpg", 30_000),
         ];
-        let loaded = load(&materials, &ImagePolicy::default()).unwrap();
+        let loaded = load(&materials, &ImagePolicy::default(), &Buffers::default()).unwrap();
         let estimate: usize = loaded.parts.iter().map(Part::encoded_len).sum();
-        let body = loaded.body("token", no_upload).unwrap().unwrap();
+        let body = loaded
+            .body("token", &Buffers::default(), no_upload)
+            .unwrap()
+            .unwrap();
         assert!(body.len() <= estimate + 128, "{} > {estimate}", body.len());
         assert_eq!(body.materials(), 2);
         assert!(loaded.notes.is_empty());
@@ -497,11 +633,11 @@ mod tests {
         let materials: Vec<Material> = (0..4)
             .map(|i| file(dir.path(), &format!("{i}.jpg"), 1_900_000 + i * 1000))
             .collect();
-        let loaded = load(&materials, &policy).unwrap();
+        let loaded = load(&materials, &policy, &Buffers::default()).unwrap();
         assert!(loaded.needs_upload());
         let mut uploaded = Vec::new();
         let body = loaded
-            .body("token", |kind, bytes| {
+            .body("token", &Buffers::default(), |kind, bytes| {
                 uploaded.push(bytes.len());
                 Ok::<_, ()>(format!("oss://bucket:{kind}"))
             })
@@ -523,9 +659,9 @@ mod tests {
             fit,
             ..ImagePolicy::default()
         };
-        let rejected = load(&big, &policy(Fit::Reject)).unwrap_err();
+        let rejected = load(&big, &policy(Fit::Reject), &Buffers::default()).unwrap_err();
         assert!(rejected.0.contains("images.fit: reject"), "{rejected}");
-        let uploaded = load(&big, &policy(Fit::Upload)).unwrap();
+        let uploaded = load(&big, &policy(Fit::Upload), &Buffers::default()).unwrap();
         assert!(uploaded.needs_upload());
         assert!(
             uploaded.notes[0].contains("unchanged"),
@@ -533,7 +669,7 @@ mod tests {
             uploaded.notes
         );
         // These bytes are no image, so re-encoding them must fail with a message.
-        let recompressed = load(&big, &policy(Fit::Recompress)).unwrap_err();
+        let recompressed = load(&big, &policy(Fit::Recompress), &Buffers::default()).unwrap_err();
         assert!(recompressed.0.contains("big.jpg"), "{recompressed}");
     }
 }

@@ -79,6 +79,14 @@ impl SubmitBody {
     pub fn materials(&self) -> usize {
         self.materials
     }
+
+    /// Gives up the body's text for its allocation to be used again, unless a request
+    /// still holds it.
+    pub fn into_text(self) -> Option<String> {
+        Arc::try_unwrap(self.params)
+            .ok()
+            .map(EncodedParams::into_text)
+    }
 }
 
 /// Builds a [`SubmitBody`], numbering materials from 1 in the order they are added.
@@ -91,7 +99,13 @@ pub struct SubmitBodyBuilder {
 impl SubmitBodyBuilder {
     /// Starts a body for `verify_token`, with room for `capacity` bytes.
     pub fn new(verify_token: &str, capacity: usize) -> Self {
-        let mut params = EncodedParams::with_capacity(capacity);
+        Self::in_buffer(verify_token, String::new(), capacity)
+    }
+
+    /// Starts a body for `verify_token` in `buffer`, an allocation given back by an earlier
+    /// body, with room for `capacity` bytes.
+    pub fn in_buffer(verify_token: &str, buffer: String, capacity: usize) -> Self {
+        let mut params = EncodedParams::in_buffer(buffer, capacity);
         params.push("VerifyToken", verify_token);
         SubmitBodyBuilder { params, count: 0 }
     }

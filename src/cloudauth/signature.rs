@@ -61,6 +61,21 @@ impl EncodedParams {
         }
     }
 
+    /// An empty set that writes into `buffer`, cleared, growing it past `bytes` if need be.
+    pub fn in_buffer(mut buffer: String, bytes: usize) -> Self {
+        buffer.clear();
+        buffer.reserve(bytes);
+        EncodedParams {
+            text: buffer,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Gives up the encoded text, for its allocation to be used again.
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
     /// Appends one parameter; a blank value is kept and signed.
     pub fn push(&mut self, name: &str, value: &str) {
         self.push_with(name, |out| percent::encode_into(out, value));
