@@ -227,7 +227,7 @@ impl Buffers {
     fn file(&self, bytes: usize) -> Vec<u8> {
         let mut buffer = take(&self.files, bytes, Vec::capacity).unwrap_or_default();
         buffer.clear();
-        buffer.reserve(bytes);
+        buffer.reserve_exact(bytes);
         buffer
     }
 
@@ -380,7 +380,7 @@ impl Loaded {
         buffers: &Buffers,
         mut upload: impl FnMut(MaterialType, &[u8]) -> Result<String, E>,
     ) -> Result<Result<SubmitBody, Unusable>, E> {
-        let estimate: usize = self.parts.iter().map(Part::encoded_len).sum::<usize>() + 128;
+        let estimate = self.parts.iter().map(Part::encoded_len).sum::<usize>() + BODY_SLACK;
         let buffer = buffers.body(estimate);
         let mut body = SubmitBodyBuilder::in_buffer(verify_token, buffer, estimate);
         for part in &self.parts {
@@ -486,19 +486,33 @@ pub fn content_type(bytes: &[u8]) -> &'static str {
 
 /// Appends `base64://<base64 of bytes>`, percent-encoded, without building the base64
 /// text as a string of its own: it is produced and escaped a block at a time.
+///
+/// `out` grows by exactly what is missing, never by doubling: a body is sized from an
+/// estimate and then reused by later rows, so a doubled allocation would stay doubled.
 pub fn encode_base64_value(out: &mut String, bytes: &[u8]) {
-    // 3 input bytes make 4 base64 characters, so a block of 3 KiB encodes without padding
-    // in the middle of the value.
-    const BLOCK: usize = 3 * 1024;
     out.push_str("base64%3A%2F%2F");
-    out.reserve(bytes.len().div_ceil(3) * 4 * 35 / 32);
-    let mut chunk = String::with_capacity(BLOCK / 3 * 4);
-    for block in bytes.chunks(BLOCK) {
+    out.reserve_exact(base64_len(bytes.len()));
+    let mut chunk = String::with_capacity(BASE64_BLOCK / 3 * 4);
+    for block in bytes.chunks(BASE64_BLOCK) {
         chunk.clear();
         STANDARD.encode_string(block, &mut chunk);
+        // Room for the block even if every character needed escaping, so that the
+        // encoder never has to grow `out` itself.
+        let worst = 3 * chunk.len();
+        if out.capacity() - out.len() < worst {
+            out.reserve_exact(worst);
+        }
         percent::encode_into(out, &chunk);
     }
 }
+
+/// Raw bytes base64-encoded and escaped at a time: 3 input bytes make 4 base64 characters,
+/// so a block of 3 KiB encodes without padding in the middle of the value.
+const BASE64_BLOCK: usize = 3 * 1024;
+
+/// The room a body needs beyond its estimate: the last block of a base64 value with every
+/// character escaped (see [`encode_base64_value`]).
+const BODY_SLACK: usize = 3 * BASE64_BLOCK / 3 * 4;
 
 /// Describes a row's materials for logs without their values: types and sizes only.
 pub fn describe(materials: &[Material]) -> String {
@@ -572,17 +586,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let policy = ImagePolicy::default();
         let buffers = Buffers::default();
-        let rows = [
-            vec![
-                file(dir.path(), "a.jpg", 70_000),
-                file(dir.path(), "b.jpg", 30_000),
-            ],
-            vec![file(dir.path(), "c.jpg", 20_000)],
-            vec![
-                file(dir.path(), "d.jpg", 90_000),
-                file(dir.path(), "e.jpg", 5),
-            ],
-        ];
+        // Rows a little larger than the one before, so that buffers handed on must grow,
+        // and a small one.
+        let sizes: [&[usize]; 4] = [&[60_000, 30_000], &[61_000, 31_000], &[62_000, 5], &[900]];
+        let rows: Vec<Vec<Material>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(row, sizes)| {
+                let name = |i: usize| format!("{row}-{i}.jpg");
+                sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| file(dir.path(), &name(i), n))
+                    .collect()
+            })
+            .collect();
+        let mut longest = 0;
         for round in 0..3 {
             for (i, materials) in rows.iter().enumerate() {
                 let fresh = load(materials, &policy, &Buffers::default()).unwrap();
@@ -594,11 +613,16 @@ mod tests {
                 loaded.recycle(&buffers);
                 let text = body.into_text().unwrap();
                 assert_eq!(text, fresh, "round {round}, row {i}");
+                // Grown by what was missing, never doubled.
+                longest = longest.max(text.len());
+                assert!(text.capacity() < longest * 5 / 4 + BODY_SLACK);
                 buffers.give_body(text);
             }
         }
         // Each row took what the one before gave back: no more allocations than a row holds.
-        assert!(buffers.files.lock().unwrap().len() <= 2);
+        let files = buffers.files.lock().unwrap();
+        assert!(files.len() <= 2);
+        assert!(files.iter().all(|file| file.capacity() <= 62_000));
         assert_eq!(buffers.bodies.lock().unwrap().len(), 1);
     }
 

@@ -64,7 +64,7 @@ impl EncodedParams {
     /// An empty set that writes into `buffer`, cleared, growing it past `bytes` if need be.
     pub fn in_buffer(mut buffer: String, bytes: usize) -> Self {
         buffer.clear();
-        buffer.reserve(bytes);
+        buffer.reserve_exact(bytes);
         EncodedParams {
             text: buffer,
             entries: Vec::new(),
