@@ -199,10 +199,8 @@ impl Part {
     /// The part's share of the encoded body.
     fn encoded_len(&self) -> usize {
         match self {
-            Part::Text(_, text) => text.len() * 3 + 64,
-            // Percent-encoding grows base64 by the share of `+` and `/`, about 3 in 64,
-            // each taking 3 bytes instead of 1.
-            Part::Inline(_, bytes) => base64_len(bytes.len()) + 64,
+            Part::Text(_, text) => text_share(text.len()),
+            Part::Inline(_, bytes) => image_share(bytes.len()),
             Part::Upload(..) => OSS_ADDRESS_LEN,
         }
     }
@@ -437,12 +435,11 @@ pub fn footprint(materials: &[Material], policy: &ImagePolicy) -> Footprint {
     let mut footprint = Footprint::default();
     let mut sizes = Vec::with_capacity(materials.len());
     for material in materials {
-        let part_size = |bytes: usize| base64_len(bytes) + 64;
         match &material.value {
             Value::File { bytes, .. } if *bytes as usize > policy.max_bytes => match policy.fit {
                 Fit::Recompress => {
                     footprint.reencoded += 1;
-                    sizes.push((part_size(policy.max_bytes), true));
+                    sizes.push((image_share(policy.max_bytes), true));
                 }
                 Fit::Upload => {
                     footprint.uploaded += 1;
@@ -450,8 +447,8 @@ pub fn footprint(materials: &[Material], policy: &ImagePolicy) -> Footprint {
                 }
                 Fit::Reject => sizes.push((0, false)),
             },
-            Value::File { bytes, .. } => sizes.push((part_size(*bytes as usize), true)),
-            Value::Text(text) => sizes.push((text.len() * 3 + 64, false)),
+            Value::File { bytes, .. } => sizes.push((image_share(*bytes as usize), true)),
+            Value::Text(text) => sizes.push((text_share(text.len()), false)),
         }
     }
     footprint.uploaded += moved_to_oss(sizes).len();
@@ -465,13 +462,25 @@ pub fn held_bytes(materials: &[Material]) -> usize {
     materials
         .iter()
         .map(|material| match &material.value {
-            Value::File { bytes, .. } => *bytes as usize + base64_len(*bytes as usize) + 64,
-            Value::Text(text) => text.len() * 3 + 64,
+            Value::File { bytes, .. } => *bytes as usize + image_share(*bytes as usize),
+            Value::Text(text) => text_share(text.len()),
         })
         .sum()
 }
 
-/// The percent-encoded size of the base64 of `bytes` bytes.
+/// A text material's share of the encoded body: its value with every byte escaped at
+/// worst, and room for the parameter names.
+fn text_share(len: usize) -> usize {
+    len * 3 + 64
+}
+
+/// An inline image's share of the encoded body, with room for the parameter names.
+fn image_share(bytes: usize) -> usize {
+    base64_len(bytes) + 64
+}
+
+/// The percent-encoded size of the base64 of `bytes` bytes: percent-encoding grows base64
+/// by the share of `+` and `/`, about 3 in 64, each taking 3 bytes instead of 1.
 fn base64_len(bytes: usize) -> usize {
     bytes.div_ceil(3) * 4 * 35 / 32
 }
